@@ -1,0 +1,350 @@
+"""Audit log lines to records: the header eagerly, the body lazily.
+
+A line is ``[node=NAME ]type=TYPE msg=audit(SECONDS.MILLIS:SERIAL): BODY[\\x1dENRICHMENT]``.
+``parse_line`` reads only the header (a handful of ``bytes.find`` calls); the body is split
+into fields on first access, so records nobody reads are never tokenised. Bad input is a
+``ParseError`` value, never an exception.
+"""
+
+from __future__ import annotations
+
+import binascii
+from enum import StrEnum
+
+GS = b"\x1d"  # ENRICHED: separates the raw record from auditd's interpretations
+
+# Fields the kernel may hex-encode (the "encoded" class of the audit field dictionary).
+# For these, quoted means literal and unquoted means hex (go-libaudit#13 / PR #17).
+ENCODED_FIELDS = frozenset(
+    ["proctitle", "comm", "exe", "cwd", "name", "path", "dir", "file", "key", "data", "cmd", "acct", "grp", "saddr", "ocomm", "watch", "vm", "device", "cgroup", "new-disk", "old-disk", "new-chardev", "old-chardev", "new-fs", "old-fs", "invalid_context", "sw", "root_dir"]
+)
+
+# Numeric record types as written by syslog/kernel-ring relays ("audit: type=1300 audit(…)").
+RECORD_TYPE_NAMES = {
+    1006: "LOGIN", 1300: "SYSCALL", 1302: "PATH", 1306: "SOCKADDR", 1307: "CWD",
+    1309: "EXECVE", 1320: "EOE", 1321: "BPRM_FCAPS", 1327: "PROCTITLE", 1400: "AVC",
+}
+
+
+class ParseReason(StrEnum):
+    """Why a line is not a usable record."""
+
+    NOT_A_RECORD = "not an audit record"
+    BAD_HEADER = "malformed header"
+    NO_EVENT_ID = "missing event id"
+    BAD_EVENT_ID = "malformed event id"
+
+
+class ParseError:
+    """A line that is not a usable record: the reason and the raw bytes, kept for reporting."""
+
+    __slots__ = ("reason", "raw")
+
+    def __init__(self, reason: ParseReason, raw: bytes) -> None:
+        self.reason = reason
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"ParseError({self.reason.name}, {self.raw[:60]!r})"
+
+
+class Record:
+    """One audit record: header fields parsed, body fields decoded on first use."""
+
+    __slots__ = ("type", "node", "id", "time_ms", "serial", "raw", "body_at", "truncated", "_fields", "_enriched")
+
+    def __init__(
+        self, type: str, node: bytes | None, id: bytes, time_ms: int, serial: int,
+        raw: bytes, body_at: int, truncated: bool = False,
+    ) -> None:
+        self.type = type
+        self.node = node
+        self.id = id  # the raw b"SECONDS.MILLIS:SERIAL" span: exact, no float rounding
+        self.time_ms = time_ms
+        self.serial = serial
+        self.raw = raw
+        self.body_at = body_at
+        self.truncated = truncated
+        self._fields: dict[str, bytes] | None = None
+        self._enriched: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Record({self.type}, {self.id!r}, node={self.node!r})"
+
+    @property
+    def body(self) -> bytes:
+        """The raw body: the bytes after the header, up to the ENRICHED separator."""
+        gs = self.raw.find(GS, self.body_at)
+        return self.raw[self.body_at:] if gs < 0 else self.raw[self.body_at:gs]
+
+    @property
+    def fields(self) -> dict[str, bytes]:
+        """Raw field values by key (quotes kept, so quoted and hex can be told apart)."""
+        if self._fields is None:
+            self._split()
+        return self._fields  # type: ignore[return-value]
+
+    @property
+    def enriched(self) -> dict[str, str]:
+        """ENRICHED interpretations (``UID="root"`` → ``{"UID": "root"}``), empty if none."""
+        if self._enriched is None:
+            self._split()
+        return self._enriched  # type: ignore[return-value]
+
+    def text(self, key: str) -> str | None:
+        """A field's value as text: unquoted, hex-decoded where the kernel encodes, None if absent."""
+        data = self.value(key)
+        return None if data is None else data.decode("utf-8", "backslashreplace")
+
+    def value(self, key: str) -> bytes | None:
+        """A field's decoded bytes (see ``decode_bytes``), None if absent or ``(null)``."""
+        raw = self.fields.get(key)
+        if raw is None:
+            return None
+        encoded = key in ENCODED_FIELDS or (self.type == "EXECVE" and is_arg_key(key))
+        return decode_bytes(raw, encoded)
+
+    def _split(self) -> None:
+        gs = self.raw.find(GS, self.body_at)
+        if gs < 0:
+            fields, glued = split_fields(self.raw[self.body_at:])
+            self._fields = fields
+            self._enriched = split_enrichment(glued) if glued else {}
+        else:
+            self._fields, _ = split_fields(self.raw[self.body_at:gs], detect_enrichment=False)
+            self._enriched = split_enrichment(self.raw[gs + 1:])
+        if self.truncated and self._fields:
+            # The last token of a cut-off line is incomplete: never present half a value as whole.
+            self._fields.pop(next(reversed(self._fields)))
+        if self._fields.get("msg", b"")[:1] == b"'":
+            _merge_user_message(self._fields)
+
+
+def parse_line(line: bytes, truncated: bool = False) -> Record | ParseError:
+    """Parse one line (without its newline) into a ``Record`` or a ``ParseError``."""
+    pos = 0
+    node = None
+    if line.startswith(b"node="):
+        # audit-userspace#161: a node name can contain a space; it ends at the last
+        # " type=" before the header.
+        hdr = line.find(b" msg=audit(")
+        pos = line.rfind(b" type=", 0, hdr if hdr > 0 else len(line))
+        if pos < 0:
+            return ParseError(ParseReason.BAD_HEADER, line)
+        node = line[5:pos]
+        pos += 1
+    if not line.startswith(b"type=", pos):
+        return _parse_relayed(line, truncated)
+    sp = line.find(b" ", pos + 5)
+    if sp < 0:
+        return ParseError(ParseReason.BAD_HEADER, line)
+    rtype = _type_name(line[pos + 5:sp])
+    if line.startswith(b"msg=audit(", sp + 1):
+        return _finish(rtype, node, line, sp + 11, truncated)
+    if line.startswith(b"msg=", sp + 1):
+        return ParseError(ParseReason.NO_EVENT_ID, line)  # e.g. "type=UNKNOWN[1329] msg=?"
+    return ParseError(ParseReason.BAD_HEADER, line)
+
+
+_TYPE_NAMES: dict[bytes, str] = {}
+
+
+def _type_name(raw: bytes) -> str:
+    name = _TYPE_NAMES.get(raw)
+    if name is None:
+        if raw.isdigit():
+            number = int(raw)
+            name = RECORD_TYPE_NAMES.get(number, f"UNKNOWN[{number}]")
+        else:
+            name = raw.decode("ascii", "backslashreplace")
+        if len(_TYPE_NAMES) < 4096:  # bounded: garbage must not grow the cache
+            _TYPE_NAMES[raw] = name
+    return name
+
+
+def _finish(rtype: str, node: bytes | None, line: bytes, id_at: int, truncated: bool) -> Record | ParseError:
+    close = line.find(b")", id_at)
+    if close < 0:
+        return ParseError(ParseReason.BAD_EVENT_ID, line)
+    span = line[id_at:close]
+    stamp, colon, serial = span.partition(b":")
+    sec, dot, milli = stamp.partition(b".")
+    # audit-userspace#262: "audit(16523210---)" has no serial at all.
+    if not (colon and dot and serial.isdigit() and sec.isdigit() and milli.isdigit()):
+        return ParseError(ParseReason.BAD_EVENT_ID, line)
+    time_ms = int(sec) * 1000 + int((milli + b"00")[:3])
+    body_at = close + 1
+    if line[body_at:body_at + 1] == b":":
+        body_at += 1
+    while line[body_at:body_at + 1] == b" ":
+        body_at += 1
+    return Record(rtype, node, span, time_ms, int(serial), line, body_at, truncated)
+
+
+def _parse_relayed(line: bytes, truncated: bool) -> Record | ParseError:
+    """Lines relayed by syslog or the kernel ring: ``… audit: type=1300 audit(…): body``."""
+    pos = line.find(b"type=")
+    if pos < 0 or (pos and line[pos - 1:pos] != b" "):
+        return ParseError(ParseReason.NOT_A_RECORD, line)
+    sp = line.find(b" ", pos + 5)
+    hdr = line.find(b"audit(", pos)
+    if sp < 0 or hdr < 0 or line[sp + 1:hdr] not in (b"", b"msg="):
+        return ParseError(ParseReason.NOT_A_RECORD, line)
+    return _finish(_type_name(line[pos + 5:sp]), None, line, hdr + 6, truncated)
+
+
+# --- body -------------------------------------------------------------------
+
+
+def split_fields(body: bytes, detect_enrichment: bool = True) -> tuple[dict[str, bytes], bytes]:
+    """Split a body into ``{key: raw value}``; also return enrichment glued on without a GS.
+
+    Kernel values never contain a space unless quoted by user space, so a plain split is
+    right for almost every record; any token with an open quote sends us to the scanner.
+    Duplicate keys keep the first value (elastic/integrations PR #8656). Tokens without
+    ``=`` are free text, kept under ``"_text"``.
+    """
+    fields: dict[str, bytes] = {}
+    tokens = body.split(b" ")
+    for n, tok in enumerate(tokens):
+        if not tok:
+            continue  # double spaces ("lport=22  exe=…")
+        key, eq, value = tok.partition(b"=")
+        if not eq:
+            return _scan_fields(body, detect_enrichment)
+        first = value[:1]
+        if (first == b'"' and (len(value) < 2 or value[-1:] != b'"')) or first == b"'":
+            return _scan_fields(body, detect_enrichment)
+        if detect_enrichment and _is_enrichment_key(key):
+            # GS lost in transport (relayed logs): upper-case keys start the enrichment.
+            return fields, b" ".join(tokens[n:])
+        k = key.decode("ascii", "backslashreplace")
+        if k not in fields:
+            fields[k] = value
+    return fields, b""
+
+
+def _is_enrichment_key(key: bytes) -> bool:
+    return len(key) > 1 and key.isupper() and key[:1].isalpha()
+
+
+def _scan_fields(body: bytes, detect_enrichment: bool) -> tuple[dict[str, bytes], bytes]:
+    """The careful tokenizer: quoted values with spaces, ``msg='…'``, free text."""
+    fields: dict[str, bytes] = {}
+    text: list[bytes] = []
+    i, n = 0, len(body)
+    while i < n:
+        if body[i] == 0x20:
+            i += 1
+            continue
+        sp = body.find(b" ", i)
+        eq = body.find(b"=", i)
+        if eq < 0 or (0 <= sp < eq):
+            end = n if sp < 0 else sp
+            text.append(body[i:end])  # free text: "old auid=…", "(enforce)", DAEMON prose
+            i = end
+            continue
+        key = body[i:eq]
+        if detect_enrichment and _is_enrichment_key(key):
+            return _with_text(fields, text), body[i:]
+        v = eq + 1
+        quote = body[v:v + 1]
+        if quote == b'"':
+            end = body.find(b'"', v + 1)
+            end = n if end < 0 else end + 1
+        elif quote == b"'":
+            end = body.rfind(b"'")  # no escape for ' inside msg='…': take the last one
+            end = n if end <= v else end + 1
+        else:
+            end = body.find(b" ", v)
+            end = n if end < 0 else end
+        k = key.decode("ascii", "backslashreplace")
+        if k not in fields:
+            fields[k] = body[v:end]
+        i = end
+    return _with_text(fields, text), b""
+
+
+def _with_text(fields: dict[str, bytes], text: list[bytes]) -> dict[str, bytes]:
+    if text:
+        fields.setdefault("_text", b" ".join(text))
+    return fields
+
+
+def _merge_user_message(fields: dict[str, bytes]) -> None:
+    """User-space records carry their own key=value text inside ``msg='…'``."""
+    msg = fields["msg"]
+    if msg[:1] == b"'":
+        inner = msg[1:-1] if msg[-1:] == b"'" and len(msg) > 1 else msg[1:]
+        parsed, _ = _scan_fields(inner.strip(b" "), detect_enrichment=False)
+        for k, v in parsed.items():
+            fields.setdefault(k, v)
+
+
+def split_enrichment(data: bytes) -> dict[str, str]:
+    """Parse auditd's ENRICHED interpretations: upper-case ``KEY=value`` pairs."""
+    out: dict[str, str] = {}
+    i, n = 0, len(data)
+    while i < n:
+        if data[i] == 0x20:
+            i += 1
+            continue
+        eq = data.find(b"=", i)
+        if eq < 0:
+            break
+        key = data[i:eq].decode("ascii", "backslashreplace")
+        v = eq + 1
+        if key == "SADDR":
+            end = n  # "SADDR={ fam=inet laddr=… }" or "unknown family(0)": the rest of the line
+        elif data[v:v + 1] == b'"':
+            end = data.find(b'"', v + 1)
+            end = n if end < 0 else end + 1
+        else:
+            end = data.find(b" ", v)
+            end = n if end < 0 else end
+        out.setdefault(key, unquote(data[v:end]).decode("utf-8", "backslashreplace"))
+        i = end
+    return out
+
+
+# --- values -------------------------------------------------------------------
+
+
+def unquote(raw: bytes) -> bytes:
+    """Strip one pair of surrounding double quotes."""
+    if len(raw) >= 2 and raw[:1] == b'"' and raw[-1:] == b'"':
+        return raw[1:-1]
+    return raw
+
+
+def decode_bytes(raw: bytes, encoded: bool) -> bytes | None:
+    """A value's bytes: quoted → literal, unquoted encodable → hex-decoded, ``(null)`` → None.
+
+    Invalid hex is kept as the raw text (never guessed, never dropped).
+    """
+    if raw[:1] == b'"':
+        return unquote(raw)
+    if raw == b"(null)":
+        return None
+    if encoded:
+        try:
+            return binascii.unhexlify(raw)
+        except (binascii.Error, ValueError):
+            return raw
+    return raw
+
+
+def is_arg_key(key: str) -> bool:
+    """True for EXECVE argument keys ``aN`` and ``aN[i]`` (not ``aN_len``)."""
+    return key[:1] == "a" and key[1:2].isdigit() and not key.endswith("_len")
+
+
+def is_hex(raw: bytes) -> bool:
+    """True for an even-length run of hex digits (the kernel's encoding)."""
+    if not raw or len(raw) % 2:
+        return False
+    try:
+        binascii.unhexlify(raw)
+    except (binascii.Error, ValueError):
+        return False
+    return True
