@@ -137,10 +137,7 @@ class StringMatch(Node):
     insensitive: bool = False
 
     def __str__(self) -> str:
-        if self.kind == ":":
-            op = ":"
-        else:
-            op = self.kind + ("~" if self.insensitive else "")
+        op = ":" if self.kind == ":" else self.kind + ("~" if self.insensitive else "")
         if len(self.patterns) == 1:
             return f"{self.expr} {op} {self.patterns[0]}"
         return f"{self.expr} {op} ({', '.join(map(str, self.patterns))})"

@@ -1,0 +1,146 @@
+"""A deliberately simple tree-walking evaluator of the EQL AST: the test oracle for the compiler.
+
+Same semantics as ``compiler`` (census §5), none of its shortcuts: every predicate is
+evaluated to True, False or None (a script's null) by direct recursion.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from .ast import (
+    And,
+    Arithmetic,
+    Comparison,
+    EventQuery,
+    Field,
+    FunctionCall,
+    InSet,
+    Literal,
+    Negative,
+    Node,
+    Not,
+    Or,
+    StringMatch,
+)
+from .functions import call, lookup_function
+from .patterns import compile_lucene, compile_wildcards, has_wildcard
+from .values import arithmetic, compare, equals, is_number, is_script, lookup
+
+FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def evaluate(ast: EventQuery, doc: dict, category_field: str = "event.category") -> bool:
+    """Return whether ``doc`` matches the single-event query ``ast``."""
+    if ast.category != "any":
+        categories = lookup(doc, tuple(category_field.split(".")))
+        if not any(equals(value, ast.category) for value in categories):
+            return False
+    return truth(ast.condition, doc) is True
+
+
+def values(node: Node, doc: dict) -> list[Any]:
+    """Return every value of an expression, [None] when it has none."""
+    if isinstance(node, Field):
+        return lookup(doc, node.path) or [None]
+    if isinstance(node, Literal):
+        return [node.value]
+    if isinstance(node, FunctionCall) and node.name != "arraysearch":
+        function = lookup_function(node.name)
+        combos = itertools.product(*(values(arg, doc) for arg in node.args))
+        return [call(function, combo, node.insensitive) for combo in combos]
+    if isinstance(node, Arithmetic):
+        return [arithmetic(node.op, a, b) for a in values(node.left, doc) for b in values(node.right, doc)]
+    if isinstance(node, Negative):
+        return [-v if is_number(v) else None for v in values(node.operand, doc)]
+    return [truth(node, doc)]
+
+
+def any3(outcomes: list[bool | None]) -> bool | None:
+    """Three-valued OR: True if any is True, else False if any is False, else None."""
+    if True in outcomes:
+        return True
+    return False if False in outcomes else None
+
+
+def matches_member(value: Any, member: Any, node: InSet | StringMatch) -> bool:
+    """Return whether a non-null value matches one non-null literal member of ``node``."""
+    if isinstance(node, InSet):
+        return equals(value, member, node.insensitive)
+    if node.kind == "regex":
+        return type(value) is str and compile_lucene([member], node.insensitive).fullmatch(value) is not None
+    insensitive = node.insensitive or node.kind == ":"
+    if type(member) is str and (node.kind == "like" or has_wildcard(member)):
+        if not has_wildcard(member):
+            if insensitive:
+                return type(value) is str and value.lower() == member.lower()
+            return value == member
+        return type(value) is str and compile_wildcards([member], insensitive).fullmatch(value) is not None
+    return equals(value, member, True)
+
+
+def truth(node: Node, doc: dict) -> bool | None:
+    """Return the truth of a condition: True, False, or None for a null script result."""
+    if isinstance(node, And):
+        return all(truth(term, doc) for term in node.terms)
+    if isinstance(node, Or):
+        return any(truth(term, doc) for term in node.terms)
+    if isinstance(node, Not):
+        result = truth(node.operand, doc)
+        if is_script(node.operand):
+            return None if result is None else not result
+        return not result
+    if isinstance(node, Comparison):
+        return comparison(node, doc)
+    if isinstance(node, InSet | StringMatch):
+        members = node.values if isinstance(node, InSet) else node.patterns
+        subject = [v for v in values(node.expr, doc) if v is not None]
+        outcomes: list[bool | None] = []
+        for member in members:
+            if isinstance(member, Literal) and member.value is None:
+                outcomes.append(not subject)
+                continue
+            member_values = [m for m in values(member, doc) if m is not None]
+            if isinstance(member, Literal):
+                test = lambda v, m: matches_member(v, m, node)  # noqa: E731
+            else:
+                test = lambda v, m: equals(v, m, node.insensitive)  # noqa: E731
+            pairs = [(v, m) for v in subject for m in member_values]
+            outcomes.append(any(test(v, m) for v, m in pairs) if pairs else None)
+        result = any3(outcomes)
+        return bool(result) if not is_script(node) else result
+    if isinstance(node, FunctionCall) and node.name == "arraysearch":
+        items = [v for v in values(node.args[0], doc) if v is not None]
+        if not items:
+            return None
+        variable = node.args[1].path[0]
+        return any(truth(node.args[2], {**doc, variable: item}) for item in items)
+    results = [v for v in values(node, doc) if v is not None]
+    if not results:
+        return False if not is_script(node) or isinstance(node, Field | Literal) else None
+    return any(bool(v) for v in results)
+
+
+def comparison(node: Comparison, doc: dict) -> bool | None:
+    """Return the truth of ``left op right``; ``== null``/``!= null`` test existence."""
+    left, right, op = node.left, node.right, node.op
+    if isinstance(left, Literal) and not isinstance(right, Literal):
+        left, right, op = right, left, FLIP[op]
+    if isinstance(right, Literal) and right.value is None:
+        if op in ("<", "<=", ">", ">="):
+            return False
+        missing = all(v is None for v in values(left, doc))
+        return missing if op == "==" else not missing
+    pairs = [
+        (a, b) for a in values(left, doc) for b in values(right, doc) if a is not None and b is not None
+    ]
+    if op == "==" or op == "!=":
+        result = any(equals(a, b) for a, b in pairs) if pairs else None
+        if op == "!=" and result is not None:
+            result = not result
+    else:
+        result = any(compare(a, b, op) for a, b in pairs) if pairs else None
+    if not is_script(node):
+        return bool(result) if op != "!=" else result is not False
+    return result
