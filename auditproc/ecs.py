@@ -236,14 +236,16 @@ def execve_argv(records: list[Record], max_bytes: int) -> tuple[list[str], int |
     args: list[str] = []
     budget = max_bytes
     note = ""
+    bad_hex = 0
     for i in range(count):
-        if i in plain:
-            data = decode_bytes(plain[i], encoded=True) or b""
-        elif i in chunks:
-            parts = chunks[i]
-            data = b"".join(decode_bytes(parts[k], encoded=True) or b"" for k in sorted(parts))
-        else:
-            data = b""
+        pieces = [plain[i]] if i in plain else [chunks[i][k] for k in sorted(chunks[i])] if i in chunks else []
+        decoded = []
+        for raw in pieces:
+            piece = decode_bytes(raw, encoded=True) or b""
+            if raw and piece is raw and raw[:1] != b'"':
+                bad_hex += 1  # unquoted yet not hex: kept as written (interpreted or damaged input)
+            decoded.append(piece)
+        data = b"".join(decoded)
         budget -= len(data) + 1
         if budget < 0:
             dropped = count - i
@@ -251,6 +253,8 @@ def execve_argv(records: list[Record], max_bytes: int) -> tuple[list[str], int |
             args.append(f"…[{dropped} more arguments truncated by auditproc]")
             break
         args.append(data.decode("utf-8", "backslashreplace"))
+    if bad_hex:
+        note = "; ".join(filter(None, (note, f"{bad_hex} argument values were neither quoted nor valid hex")))
     return args, argc, note
 
 
