@@ -1,0 +1,191 @@
+"""The line parser: table-driven cases from auditd-format.md, plus hypothesis properties."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditproc.parse import ParseError, ParseReason, Record, decode_bytes, parse_line, split_fields
+from auditproc.sources import read_lines
+
+HEADER = b"type=SYSCALL msg=audit(1700000000.123:4242): "
+
+
+@pytest.mark.parametrize(
+    ("line", "rtype", "node", "rid", "serial", "time_ms"),
+    [
+        (HEADER + b"arch=c000003e", "SYSCALL", None, b"1700000000.123:4242", 4242, 1700000000123),
+        (b"node=web-01 " + HEADER + b"a=1", "SYSCALL", b"web-01", b"1700000000.123:4242", 4242, 1700000000123),
+        (b"node=CentOS 7.7 " + HEADER + b"a=1", "SYSCALL", b"CentOS 7.7", b"1700000000.123:4242", 4242, 1700000000123),
+        (b"type=UNKNOWN[1420] msg=audit(1.5:7): subj_apparmor=x", "UNKNOWN[1420]", None, b"1.5:7", 7, 1500),
+        (b"type=EOE msg=audit(1700000000.123:4242):", "EOE", None, b"1700000000.123:4242", 4242, 1700000000123),
+        (b"type=DAEMON_CONFIG msg=audit(1490239800.477:34) config changed", "DAEMON_CONFIG", None,
+         b"1490239800.477:34", 34, 1490239800477),
+        (b"type=SYSCALL msg=audit(4294967295.999:4294967295): x=1", "SYSCALL", None,
+         b"4294967295.999:4294967295", 4294967295, 4294967295999),
+        (b"Sep  6 11:23:47 host kernel: [   31.02] audit: type=1300 audit(1111111111.111:1111): arch=c000003e",
+         "SYSCALL", None, b"1111111111.111:1111", 1111, 1111111111111),
+    ],
+)
+def test_header(line, rtype, node, rid, serial, time_ms):
+    rec = parse_line(line)
+    assert isinstance(rec, Record)
+    assert (rec.type, rec.node, rec.id, rec.serial, rec.time_ms) == (rtype, node, rid, serial, time_ms)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"some random line", ParseReason.NOT_A_RECORD),
+        (b"# comment", ParseReason.NOT_A_RECORD),
+        (b"\x00\xff\xfe", ParseReason.NOT_A_RECORD),
+        (b"type=", ParseReason.BAD_HEADER),
+        (b"node=", ParseReason.BAD_HEADER),
+        (b"type=SYSCALL", ParseReason.BAD_HEADER),
+        (b"type=UNKNOWN[1329] msg=?", ParseReason.NO_EVENT_ID),
+        (b"type=SYSCALL msg=audit(16523210---): arch=1", ParseReason.BAD_EVENT_ID),
+        (b"type=PATH msg=audit(1718000090.000:13001", ParseReason.BAD_EVENT_ID),
+        (b"type=PATH msg=audit(abc.def:12): x", ParseReason.BAD_EVENT_ID),
+        (b"type=SYSCALL foo=bar", ParseReason.BAD_HEADER),
+    ],
+)
+def test_bad_lines_are_values(line, reason):
+    err = parse_line(line)
+    assert isinstance(err, ParseError)
+    assert err.reason is reason
+    assert err.raw == line
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'arch=c000003e syscall=59 comm="bash"', {"arch": b"c000003e", "syscall": b"59", "comm": b'"bash"'}),
+        (b"lport=22  exe=x", {"lport": b"22", "exe": b"x"}),  # double space
+        (b"subj= res=success", {"subj": b"", "res": b"success"}),  # empty value
+        (b"a=1 a=2", {"a": b"1"}),  # duplicates keep the first
+        (b'info="same as current, skipping" b=1', {"info": b'"same as current, skipping"', "b": b"1"}),
+        (b"subj==unconfined x=1", {"subj": b"=unconfined", "x": b"1"}),
+        (b"old auid=700 new auid=701", {"auid": b"700", "_text": b"old new"}),
+        (b"subj==/usr/sbin/ntpd (enforce) x=1", {"subj": b"=/usr/sbin/ntpd", "x": b"1", "_text": b"(enforce)"}),
+        (b"pid=1 msg='op=x acct=\"a b\" res=success'", {"pid": b"1", "msg": b"'op=x acct=\"a b\" res=success'"}),
+    ],
+)
+def test_split_fields(body, expected):
+    fields, _ = split_fields(body)
+    assert fields == expected
+
+
+def test_user_message_fields_are_merged():
+    rec = parse_line(
+        b"type=USER_CMD msg=audit(1.0:1): pid=1200 uid=1000 msg=' cwd=\"/home/ann\" cmd=6C73202D6C61 terminal=pts/1 res=success'"
+    )
+    assert rec.text("cmd") == "ls -la"
+    assert rec.text("cwd") == "/home/ann"
+    assert rec.text("pid") == "1200"  # the kernel's own field wins over the message's
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoded", "expected"),
+    [
+        (b'"3005"', True, b"3005"),  # quoted means literal, never hex (go-libaudit#13)
+        (b"3005", True, b"\x30\x05"),
+        (b"68656C6C6F20776F726C64", True, b"hello world"),
+        (b"(null)", True, None),
+        (b"ZZ", True, b"ZZ"),  # invalid hex is kept as written
+        (b"ABC", True, b"ABC"),  # odd length
+        (b"c000003e", False, b"c000003e"),  # not an encoded field: never decoded
+    ],
+)
+def test_decode_bytes(raw, encoded, expected):
+    assert decode_bytes(raw, encoded) == expected
+
+
+def test_enriched_fields():
+    rec = parse_line(HEADER + b'uid=0 auid=1000 key="x"\x1dARCH=x86_64 AUID="alice" UID="root" SADDR={ fam=inet laddr=1.2.3.4 lport=443 }')
+    assert rec.fields == {"uid": b"0", "auid": b"1000", "key": b'"x"'}
+    assert rec.enriched == {"ARCH": "x86_64", "AUID": "alice", "UID": "root", "SADDR": "{ fam=inet laddr=1.2.3.4 lport=443 }"}
+
+
+def test_enrichment_after_lost_separator():
+    rec = parse_line(HEADER + b'uid=0 key="delete" ARCH=x86_64 UID="root"')
+    assert rec.fields == {"uid": b"0", "key": b'"delete"'}
+    assert rec.enriched == {"ARCH": "x86_64", "UID": "root"}
+
+
+def test_proctitle_and_hex_fields():
+    rec = parse_line(b"type=PROCTITLE msg=audit(1.0:1): proctitle=6C73002D6C61")
+    assert rec.value("proctitle") == b"ls\x00-la"
+    rec = parse_line(b"type=SYSCALL msg=audit(1.0:1): a0=6C73 comm=6D7920746F6F6C")
+    assert rec.text("a0") == "6C73"  # SYSCALL registers are hex numbers, not text
+    assert rec.text("comm") == "my tool"
+
+
+def test_non_utf8_stays_visible():
+    rec = parse_line(b"type=CWD msg=audit(1.0:1): cwd=2FFF6162")
+    assert rec.text("cwd") == "/\\xffab"
+
+
+def test_truncated_line_drops_the_cut_value():
+    rec = parse_line(HEADER + b"a=1 b=2 c=12345", truncated=True)
+    assert rec.fields == {"a": b"1", "b": b"2"}
+
+
+def test_read_lines_bounds_memory():
+    data = b"type=A msg=audit(1.0:1): x=1\n" + b"y" * 100_000 + b"\n" + b"type=B msg=audit(1.0:2): z=1\nlast"
+    lines = list(read_lines(io.BufferedReader(io.BytesIO(data)), max_line_bytes=1000))
+    assert lines[0] == b"type=A msg=audit(1.0:1): x=1"
+    assert len(lines[1]) == 1001  # cut: one byte over the cap marks it
+    assert lines[2:] == [b"type=B msg=audit(1.0:2): z=1", b"last"]
+
+
+def test_read_lines_crlf():
+    assert list(read_lines(io.BufferedReader(io.BytesIO(b"a\r\nb\n")))) == [b"a", b"b"]
+
+
+# --- properties ---------------------------------------------------------------
+
+
+def kernel_encode(value: bytes) -> bytes:
+    """How the kernel writes an untrusted string: quoted if plain printable, else upper-case hex."""
+    if value and all(0x21 <= b <= 0x7E and b != 0x22 for b in value):
+        return b'"' + value + b'"'
+    return value.hex().upper().encode()
+
+
+@given(st.binary(max_size=200))
+def test_encoded_values_round_trip(value):
+    line = b"type=EXECVE msg=audit(1.0:1): argc=1 a0=" + kernel_encode(value)
+    rec = parse_line(line)
+    assert rec.value("a0") == value
+
+
+@given(st.lists(st.binary(min_size=0, max_size=30), max_size=8))
+def test_proctitle_round_trip(argv):
+    encoded = b"\x00".join(argv).hex().upper().encode() or b'""'
+    rec = parse_line(b"type=PROCTITLE msg=audit(1.0:1): proctitle=" + encoded)
+    assert rec.value("proctitle") == b"\x00".join(argv)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300), st.booleans())
+def test_garbage_never_raises(line, truncated):
+    rec = parse_line(line, truncated)
+    if isinstance(rec, Record):
+        rec.fields  # noqa: B018 - the lazy split must not raise either
+        rec.enriched  # noqa: B018
+        for key in list(rec.fields):
+            rec.text(key)
+    else:
+        assert isinstance(rec, ParseError)
+
+
+@given(st.binary(max_size=120).filter(lambda b: b"\n" not in b))
+def test_garbage_after_a_valid_header_never_raises(body):
+    rec = parse_line(HEADER + body)
+    assert isinstance(rec, Record)
+    for key in list(rec.fields):
+        rec.text(key)
+    rec.enriched  # noqa: B018
