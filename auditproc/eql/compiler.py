@@ -441,18 +441,18 @@ def _any_test(values: list, test: Test) -> bool | None:
 
 
 def _or3(parts: list[Predicate]) -> Predicate:
+    """Return SQL-style OR, as Elasticsearch's InProcessor: True, else null if any null, else False."""
     if len(parts) == 1:
         return parts[0]
 
     def predicate(doc: dict) -> bool | None:
-        result = None
+        unknown = False
         for part in parts:
             outcome = part(doc)
             if outcome:
                 return True
-            if outcome is False:
-                result = False
-        return result
+            unknown = unknown or outcome is None
+        return None if unknown else False
 
     return predicate
 

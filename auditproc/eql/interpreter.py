@@ -58,10 +58,10 @@ def values(node: Node, doc: dict) -> list[Any]:
 
 
 def any3(outcomes: list[bool | None]) -> bool | None:
-    """Three-valued OR: True if any is True, else False if any is False, else None."""
+    """SQL-style OR: True if any is True, else None if any is None, else False."""
     if True in outcomes:
         return True
-    return False if False in outcomes else None
+    return None if None in outcomes else False
 
 
 def matches_member(value: Any, member: Any, node: InSet | StringMatch) -> bool:
