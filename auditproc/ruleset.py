@@ -1,0 +1,758 @@
+"""Detection rules: load Elastic-layout TOML rule files and arrange them in a table of candidates per event."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from auditproc.eql import EqlSyntaxError, EqlUnsupportedError, compile_query
+from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
+
+DEFAULT_MAX_SIGNALS = 100
+DEFAULT_INTERVAL = "5m"
+DEFAULT_FROM = "now-6m"  # Kibana's default look-back: one interval plus one minute
+SEVERITIES = ("low", "medium", "high", "critical")
+RISK_SCORE_MAX = 100
+REQUIRED_RULE_KEYS = ("rule_id", "name", "description", "severity", "risk_score", "type")
+SKIPPED_MATURITIES = ("deprecated", "development")
+
+# Index names that auditd data lands in; a rule index pattern covering one of them reads auditd data.
+AUDITD_INDEX_PATTERNS = ("auditbeat-*", "logs-auditd_manager.auditd-*")
+AUDITD_INDEX_EXAMPLES = ("auditbeat-8.17.0", "logs-auditd_manager.auditd-default")
+
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+)([smhd])")
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)$")
+
+
+def parse_duration(text: str) -> int:
+    """Return the number of seconds in a duration such as ``30s``, ``5m``, ``1h`` or ``2d``."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"invalid duration {text!r} (expected a number followed by s, m, h or d)")
+    return int(match.group(1)) * SECONDS_PER_UNIT[match.group(2)]
+
+
+def default_rules_dir() -> Path:
+    """Return the folder of rule files shipped with auditproc (package ``auditproc.rules``)."""
+    return Path(str(files("auditproc.rules")))
+
+
+# --- rule values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttackRef:
+    """One MITRE ATT&CK entry (tactic, technique or subtechnique): id, name, reference URL."""
+
+    id: str
+    name: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Technique:
+    """An ATT&CK technique with its subtechniques."""
+
+    id: str
+    name: str
+    reference: str
+    subtechniques: tuple[AttackRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Threat:
+    """One ``[[rule.threat]]`` entry: framework, tactic and techniques."""
+
+    framework: str
+    tactic: AttackRef
+    techniques: tuple[Technique, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A detection rule as read from its TOML file, with its compiled query (None when not compiled)."""
+
+    rule_id: str
+    name: str
+    description: str
+    severity: str
+    risk_score: int
+    type: str
+    language: str
+    query: str
+    path: Path
+    index: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    author: tuple[str, ...] = ()
+    license: str | None = None
+    version: str | None = None
+    threat: tuple[Threat, ...] = ()
+    max_signals: int = DEFAULT_MAX_SIGNALS
+    interval: str = DEFAULT_INTERVAL
+    from_: str = DEFAULT_FROM
+    note: str | None = None
+    maturity: str | None = None
+    building_block_type: str | None = None
+    compiled: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def interval_seconds(self) -> int:
+        """Return the schedule interval in seconds."""
+        return parse_duration(self.interval)
+
+    @property
+    def lookback_seconds(self) -> int:
+        """Return the look-back window of ``from`` (``now-9m`` → 540) in seconds."""
+        return parse_duration(self.from_.removeprefix("now-"))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleProblem:
+    """A rule file that could not be loaded, with the line and column (1-based) when known."""
+
+    path: Path
+    line: int | None
+    column: int | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.path}: {self.message}"
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class SkippedRule(NamedTuple):
+    """A valid rule that is not run; ``reason`` starts with its kind (``not EQL: …``, ``unsupported: …``)."""
+
+    path: Path
+    name: str
+    reason: str
+
+    @property
+    def kind(self) -> str:
+        """Return the reason's kind: ``not EQL``, ``unsupported``, ``maturity``, ``data source`` or ``duplicate``."""
+        return self.reason.partition(":")[0]
+
+
+@dataclass(slots=True)
+class RuleLoad:
+    """What :func:`load_rules` found: runnable rules, skipped rules and problems, each in file order."""
+
+    rules: list[Rule] = field(default_factory=list)
+    skipped: list[SkippedRule] = field(default_factory=list)
+    errors: list[RuleProblem] = field(default_factory=list)
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def load_rules(paths: Iterable[str | Path], *, all_rules: bool = False) -> RuleLoad:
+    """Load every ``*.toml`` rule under ``paths`` (files or folders, recursively, sorted).
+
+    By default only rules meant for auditd data (an auditd index pattern, or no index) of production
+    maturity run; ``all_rules`` runs every rule that loads and compiles.
+    """
+    load = RuleLoad()
+    seen_ids: dict[str, Path] = {}
+    for path in _rule_files(paths, load.errors):
+        outcome = _load_file(path, all_rules=all_rules)
+        if isinstance(outcome, Rule):
+            first = seen_ids.setdefault(outcome.rule_id, path)
+            if first is path:
+                load.rules.append(outcome)
+            else:
+                load.skipped.append(
+                    SkippedRule(
+                        path,
+                        outcome.name,
+                        f"duplicate: rule_id {outcome.rule_id} already loaded from {first}",
+                    )
+                )
+        elif isinstance(outcome, SkippedRule):
+            load.skipped.append(outcome)
+        else:
+            load.errors.extend(outcome)
+    return load
+
+
+def _rule_files(paths: Iterable[str | Path], errors: list[RuleProblem]) -> Iterator[Path]:
+    """Yield rule files in a deterministic order, each once; record paths that do not exist."""
+    seen: set[Path] = set()
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            candidates = sorted(p for p in entry.rglob("*.toml") if p.is_file())
+        elif entry.is_file():
+            candidates = [entry]
+        else:
+            errors.append(RuleProblem(entry, None, None, "no such file or directory"))
+            continue
+        for candidate in candidates:
+            key = candidate.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield candidate
+
+
+def _load_file(path: Path, *, all_rules: bool) -> Rule | SkippedRule | list[RuleProblem]:
+    """Read one rule file into a compiled rule, a skip with its reason, or the list of its problems."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return [RuleProblem(path, None, None, f"cannot read: {exc.strerror or exc}")]
+    except UnicodeDecodeError as exc:
+        line, column = _line_column(exc.object.decode("utf-8", "replace"), exc.start)
+        return [RuleProblem(path, line, column, "not valid UTF-8")]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return [_toml_problem(path, text, exc)]
+
+    rule = data.get("rule")
+    if not isinstance(rule, dict):
+        return [RuleProblem(path, 1, 1, "missing [rule] table")]
+    problems = _check_rule_table(path, text, rule)
+    if problems:
+        return problems
+
+    name = rule["name"]
+    language = rule.get("language", "eql")
+    if rule["type"] != "eql" or language != "eql":
+        return SkippedRule(path, name, f"not EQL: type {rule['type']!r}, language {language!r}")
+    if not isinstance(rule.get("query"), str):
+        line, column = _key_position(text, "rule", "query")
+        return [RuleProblem(path, line, column, "an eql rule needs a 'query' string")]
+
+    try:
+        compiled = compile_query(rule["query"])
+    except EqlSyntaxError as exc:
+        line, column = _query_position(text, exc.line, exc.column)
+        return [RuleProblem(path, line, column, f"EQL syntax error: {exc}")]
+    except EqlUnsupportedError as exc:
+        return SkippedRule(path, name, f"unsupported: {exc.kind} ({exc.reason})")
+
+    metadata = data.get("metadata", {})
+    maturity = metadata.get("maturity") if isinstance(metadata, dict) else None
+    if not all_rules and maturity in SKIPPED_MATURITIES:
+        return SkippedRule(path, name, f"maturity: {maturity}")
+    index = tuple(rule.get("index", ()))
+    if not all_rules and not reads_auditd(index):
+        return SkippedRule(path, name, "data source: index lists no auditd source")
+    return _build_rule(path, rule, language, index, maturity, compiled)
+
+
+def reads_auditd(index: Iterable[str]) -> bool:
+    """Return True when a rule's index patterns cover auditd data (or the rule names no index)."""
+    patterns = tuple(index)
+    if not patterns:
+        return True
+    return any(
+        fnmatch.fnmatchcase(example, pattern) or fnmatch.fnmatchcase(pattern, auditd)
+        for pattern in patterns
+        for example, auditd in zip(AUDITD_INDEX_EXAMPLES, AUDITD_INDEX_PATTERNS, strict=True)
+    )
+
+
+def _check_rule_table(path: Path, text: str, rule: Mapping[str, Any]) -> list[RuleProblem]:
+    """Return the problems with the ``[rule]`` table's keys and value types (empty when it is valid)."""
+    missing = [key for key in REQUIRED_RULE_KEYS if key not in rule]
+    if missing:
+        line, column = _table_position(text, "rule")
+        return [RuleProblem(path, line, column, f"[rule] is missing required key(s): {', '.join(missing)}")]
+
+    problems: list[RuleProblem] = []
+
+    def check(key: str, ok: bool, expected: str) -> None:
+        if key in rule and not ok:
+            line, column = _key_position(text, "rule", key)
+            problems.append(RuleProblem(path, line, column, f"'{key}' must be {expected}, got {rule[key]!r}"))
+
+    for key in (
+        "rule_id",
+        "name",
+        "description",
+        "type",
+        "language",
+        "license",
+        "note",
+        "building_block_type",
+    ):
+        check(key, isinstance(rule.get(key), str), "a string")
+    for key in ("index", "tags", "references", "author"):
+        value = rule.get(key)
+        check(key, isinstance(value, list) and all(isinstance(v, str) for v in value), "a list of strings")
+    check("severity", rule.get("severity") in SEVERITIES, f"one of {', '.join(SEVERITIES)}")
+    score = rule.get("risk_score")
+    check(
+        "risk_score",
+        _is_int(score) and 0 <= score <= RISK_SCORE_MAX,
+        f"an integer from 0 to {RISK_SCORE_MAX}",
+    )
+    signals = rule.get("max_signals")
+    check("max_signals", _is_int(signals) and signals > 0, "a positive integer")
+    check("interval", _is_duration(rule.get("interval")), "a duration such as 5m")
+    check("from", _is_lookback(rule.get("from")), "a look-back such as now-9m")
+    check("threat", _is_threat_list(rule.get("threat")), "a list of threat tables with a tactic")
+    return problems
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_duration(value: object) -> bool:
+    return isinstance(value, str) and _DURATION.fullmatch(value) is not None
+
+
+def _is_lookback(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("now-") and _is_duration(value.removeprefix("now-"))
+
+
+def _is_threat_list(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(t, dict) and isinstance(t.get("tactic"), dict) for t in value
+    )
+
+
+def _build_rule(
+    path: Path,
+    rule: Mapping[str, Any],
+    language: str,
+    index: tuple[str, ...],
+    maturity: str | None,
+    compiled: Any,
+) -> Rule:
+    """Assemble a :class:`Rule` from a checked ``[rule]`` table."""
+    version = rule.get("version")
+    return Rule(
+        rule_id=rule["rule_id"],
+        name=rule["name"],
+        description=rule["description"],
+        severity=rule["severity"],
+        risk_score=rule["risk_score"],
+        type=rule["type"],
+        language=language,
+        query=rule["query"],
+        path=path,
+        index=index,
+        tags=tuple(rule.get("tags", ())),
+        references=tuple(rule.get("references", ())),
+        author=tuple(rule.get("author", ())),
+        license=rule.get("license"),
+        version=None if version is None else str(version),
+        threat=tuple(_threat(t) for t in rule.get("threat", ())),
+        max_signals=rule.get("max_signals", DEFAULT_MAX_SIGNALS),
+        interval=rule.get("interval", DEFAULT_INTERVAL),
+        from_=rule.get("from", DEFAULT_FROM),
+        note=rule.get("note"),
+        maturity=maturity,
+        building_block_type=rule.get("building_block_type"),
+        compiled=compiled,
+    )
+
+
+def _attack_ref(table: Mapping[str, Any]) -> AttackRef:
+    return AttackRef(str(table.get("id", "")), str(table.get("name", "")), str(table.get("reference", "")))
+
+
+def _threat(table: Mapping[str, Any]) -> Threat:
+    techniques = tuple(
+        Technique(
+            str(technique.get("id", "")),
+            str(technique.get("name", "")),
+            str(technique.get("reference", "")),
+            tuple(_attack_ref(sub) for sub in technique.get("subtechnique", ())),
+        )
+        for technique in table.get("technique", ())
+    )
+    return Threat(str(table.get("framework", "")), _attack_ref(table["tactic"]), techniques)
+
+
+# --- positions in the TOML text -------------------------------------------------------------------
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    """Return the 1-based line and column of a character offset."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _toml_problem(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> RuleProblem:
+    """Turn a TOML decode error into a problem; tomllib on 3.11 only has the position in its message."""
+    message = str(exc)
+    match = _TOML_POSITION.search(message)
+    if match:
+        return RuleProblem(
+            path, int(match.group(1)), int(match.group(2)), f"TOML: {message[: match.start()].strip()}"
+        )
+    line, column = _line_column(text, len(text.rstrip()))  # just after the last character written
+    return RuleProblem(
+        path, line, column, f"TOML: {message.replace(' (at end of document)', '')} at end of file"
+    )
+
+
+def _table_spans(text: str) -> Iterator[tuple[str, int, int]]:
+    """Yield (table name, start offset of its header, offset where its body ends) for each table header."""
+    headers = [
+        (m.group(1).strip(), m.start())
+        for m in re.finditer(r"^[ \t]*\[\[?([^\[\]\n]+)\]\]?[ \t]*(?:#.*)?$", text, re.MULTILINE)
+    ]
+    for i, (name, start) in enumerate(headers):
+        end = headers[i + 1][1] if i + 1 < len(headers) else len(text)
+        yield name, start, end
+
+
+def _table_position(text: str, table: str) -> tuple[int, int]:
+    """Return the position of a table's header, or of the file start when it has none."""
+    for name, start, _ in _table_spans(text):
+        if name == table:
+            return _line_column(text, start + len(text[start:]) - len(text[start:].lstrip()))
+    return 1, 1
+
+
+def _key_offset(text: str, table: str, key: str) -> re.Match[str] | None:
+    """Find ``key = `` inside ``table``; the match ends where the value starts."""
+    pattern = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=[ \t]*", re.MULTILINE)
+    for name, start, end in _table_spans(text):
+        if name == table:
+            return pattern.search(text, start, end)
+    return None
+
+
+def _key_position(text: str, table: str, key: str) -> tuple[int, int]:
+    """Return the position of a key's value, or of its table's header when the key is absent."""
+    match = _key_offset(text, table, key)
+    if match is None:
+        return _table_position(text, table)
+    return _line_column(text, match.end())
+
+
+def _query_position(text: str, line: int | None, column: int | None) -> tuple[int | None, int | None]:
+    """Map a 1-based position inside ``rule.query`` to the position in the file.
+
+    Exact for literal strings (``'''…'''``, the usual form); for basic strings escapes can shift columns.
+    """
+    match = _key_offset(text, "rule", "query")
+    if match is None or line is None:
+        return line, column
+    start = match.end()
+    for quote in ("'''", '"""', "'", '"'):
+        if text.startswith(quote, start):
+            start += len(quote)
+            # TOML trims a newline right after the opening delimiter of a multi-line string.
+            if len(quote) == 3:
+                for newline in ("\r\n", "\n"):
+                    if text.startswith(newline, start):
+                        start += len(newline)
+                        break
+            break
+    first_line, first_column = _line_column(text, start)
+    if line == 1:
+        return first_line, first_column + (column or 1) - 1
+    return first_line + line - 1, column
+
+
+# --- the rule table -------------------------------------------------------------------------------
+
+# Relative cost of a rule keyed on a field: roughly how often an event's value hits one key.
+FIELD_COST = {
+    "process.name": 1.0,
+    "process.executable": 1.0,
+    "process.parent.name": 2.0,
+    "process.parent.executable": 2.0,
+    "file.name": 2.0,
+    "file.path": 2.0,
+    "process.args": 3.0,  # many values per event
+    "process.parent.args": 4.0,
+    "event.action": 50.0,  # a handful of values shared by every exec event
+}
+OTHER_FIELD_COST = 5.0
+WILDCARD_COST_FACTOR = 2.0
+# Present with the same few values on nearly every event: an index on them selects nothing.
+UNSELECTIVE_FIELDS = frozenset({"host.os.type", "event.type", "event.category", "event.kind", "event.module"})
+
+EXACT, FOLDED = "exact", "folded"
+PREFIX, FOLDED_PREFIX, SUFFIX, FOLDED_SUFFIX = "prefix", "folded-prefix", "suffix", "folded-suffix"
+
+
+class Probe(NamedTuple):
+    """One indexable fact: the field's value equals / starts with / ends with ``text`` (``kind``)."""
+
+    kind: str
+    text: str
+
+
+class Alternative(NamedTuple):
+    """A field and probes on it, at least one of which holds."""
+
+    field: str
+    probes: frozenset[Probe]
+
+    @property
+    def cost(self) -> float:
+        """Return the estimated cost of keying a rule on this alternative."""
+        wildcard = any(p.kind not in (EXACT, FOLDED) for p in self.probes)
+        return FIELD_COST.get(self.field, OTHER_FIELD_COST) * (WILDCARD_COST_FACTOR if wildcard else 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexKey:
+    """What every match of a rule satisfies: one of the alternatives holds (at most one per field)."""
+
+    alternatives: tuple[Alternative, ...]
+
+    @property
+    def cost(self) -> float:
+        """Return the summed cost of the alternatives (lower is more selective)."""
+        return sum(alt.cost for alt in self.alternatives)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Return the fields the key looks at."""
+        return tuple(alt.field for alt in self.alternatives)
+
+
+def index_key(condition: Node) -> IndexKey | None:
+    """Return the cheapest key every match of ``condition`` satisfies, or None when there is none."""
+    cover = _cover(condition)
+    return None if cover is None else IndexKey(cover)
+
+
+def _cover(node: Node) -> tuple[Alternative, ...] | None:
+    """Return alternatives one of which holds whenever ``node`` is true, or None when none are known."""
+    if isinstance(node, And):
+        covers = [cover for term in node.terms if (cover := _cover(term)) is not None]
+        return min(covers, key=lambda c: (sum(alt.cost for alt in c), len(c)), default=None)
+    if isinstance(node, Or):
+        merged: dict[str, frozenset[Probe]] = {}
+        for term in node.terms:
+            cover = _cover(term)
+            if cover is None:
+                return None
+            for alt in cover:
+                merged[alt.field] = merged.get(alt.field, frozenset()) | alt.probes
+        return tuple(Alternative(name, probes) for name, probes in merged.items())
+    name, probes = _predicate_probes(node)
+    if name is None or probes is None or name in UNSELECTIVE_FIELDS:
+        return None
+    return (Alternative(name, probes),)
+
+
+def _predicate_probes(node: Node) -> tuple[str | None, frozenset[Probe] | None]:
+    """Return the field and probes of a positive string predicate on a plain field, else (None, None)."""
+    if isinstance(node, Comparison) and node.op == "==":
+        left, right = (node.left, node.right) if isinstance(node.left, Field) else (node.right, node.left)
+        return _field_name(left), _literal_probes((right,), EXACT)
+    if isinstance(node, InSet):
+        return _field_name(node.expr), _literal_probes(node.values, FOLDED if node.insensitive else EXACT)
+    if isinstance(node, StringMatch) and node.kind in (":", "like"):
+        return _field_name(node.expr), _pattern_probes(node.patterns, node.insensitive)
+    return None, None
+
+
+def _field_name(node: Node) -> str | None:
+    if isinstance(node, Field) and all(isinstance(part, str) for part in node.path):
+        return ".".join(node.path)  # type: ignore[arg-type]
+    return None
+
+
+def _literal_probes(values: tuple[Node, ...], kind: str) -> frozenset[Probe] | None:
+    """Probes for whole-value matches; None when some value is not a string literal."""
+    if not all(isinstance(v, Literal) and isinstance(v.value, str) for v in values):
+        return None
+    return frozenset(
+        Probe(kind, _fold(v.value) if kind == FOLDED else v.value)  # type: ignore[union-attr,arg-type]
+        for v in values
+    )
+
+
+def _pattern_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[Probe] | None:
+    """Probes for ``:``/``like`` patterns: the whole value, else the literal prefix, else the literal suffix.
+
+    A pattern without ``*``/``?`` is plain equality (folded with ``str.lower`` when insensitive); an
+    insensitive wildcard matches with ``re.IGNORECASE``, whose folding only agrees with ours on ASCII.
+    """
+    probes = set()
+    for pattern in patterns:
+        if not (isinstance(pattern, Literal) and isinstance(pattern.value, str)):
+            return None
+        text = pattern.value
+        pieces = re.split(r"[*?]", text)
+        head, tail = pieces[0], pieces[-1]
+        if len(pieces) == 1:
+            probes.add(Probe(FOLDED, _fold(text)) if insensitive else Probe(EXACT, text))
+        elif insensitive and head and head.isascii():
+            probes.add(Probe(FOLDED_PREFIX, head.lower()))
+        elif insensitive and tail and tail.isascii():
+            probes.add(Probe(FOLDED_SUFFIX, tail.lower()))
+        elif not insensitive and head:
+            probes.add(Probe(PREFIX, head))
+        elif not insensitive and tail:
+            probes.add(Probe(SUFFIX, tail))
+        else:
+            return None
+    return frozenset(probes)
+
+
+# Non-ASCII characters that ``re.IGNORECASE`` (the engine's case-insensitive wildcards) equates with
+# an ASCII letter although ``str.lower`` does not; KELVIN SIGN already lowers to "k".
+_WILDCARD_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def _fold(text: str) -> str:
+    """Case-fold a whole value the way the engine's case-insensitive equality (``in~``, ``:``) does."""
+    return text.lower()
+
+
+def _fold_wildcard(text: str) -> str:
+    """Case-fold a value so that ASCII prefixes and suffixes compare as ``re.IGNORECASE`` does."""
+    return text.lower() if text.isascii() else text.translate(_WILDCARD_FOLD).lower()
+
+
+_CASED_KINDS = frozenset({PREFIX, SUFFIX})
+_SUFFIX_KINDS = frozenset({SUFFIX, FOLDED_SUFFIX})
+
+
+class _FieldIndex:
+    """Rule positions reachable from one field's values, by probe kind."""
+
+    __slots__ = ("path", "exact", "folded", "ends")
+
+    def __init__(self, name: str) -> None:
+        self.path = tuple(name.split("."))
+        self.exact: dict[str, list[int]] = {}
+        self.folded: dict[str, list[int]] = {}
+        # (kind, length) → prefix or suffix of that length → positions
+        self.ends: dict[tuple[str, int], dict[str, list[int]]] = {}
+
+    def add(self, probe: Probe, position: int) -> None:
+        if probe.kind == EXACT:
+            table = self.exact
+        elif probe.kind == FOLDED:
+            table = self.folded
+        else:
+            table = self.ends.setdefault((probe.kind, len(probe.text)), {})
+        table.setdefault(probe.text, []).append(position)
+
+    def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
+        """Add the positions of rules whose key one of this field's values in ``doc`` satisfies."""
+        exact, folded, ends = self.exact, self.folded, self.ends
+        for raw in _field_values(doc, self.path):
+            value = raw if type(raw) is str else _keyword(raw)
+            if value is None:
+                continue
+            if exact and (hit := exact.get(value)):
+                out.update(hit)
+            if folded and (hit := folded.get(_fold(value))):
+                out.update(hit)
+            if ends:
+                wild = _fold_wildcard(value)
+                for (kind, length), table in ends.items():
+                    text = value if kind in _CASED_KINDS else wild
+                    # A value shorter than ``length`` yields a shorter piece, which no key equals.
+                    piece = text[-length:] if kind in _SUFFIX_KINDS else text[:length]
+                    if hit := table.get(piece):
+                        out.update(hit)
+
+
+class _Bucket:
+    """The rules of one event category: indexed by field, plus the ones that must always be tested."""
+
+    __slots__ = ("fields", "scan")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, _FieldIndex] = {}
+        self.scan: list[int] = []
+
+    def add(self, key: IndexKey | None, position: int) -> None:
+        if key is None:
+            self.scan.append(position)
+            return
+        for alt in key.alternatives:
+            index = self.fields.get(alt.field) or self.fields.setdefault(alt.field, _FieldIndex(alt.field))
+            for probe in alt.probes:
+                index.add(probe, position)
+
+    def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
+        out.update(self.scan)
+        for index in self.fields.values():
+            index.collect(doc, out)
+
+
+class RuleTable:
+    """Compiled rules arranged by event category and an indexed key, so an event meets only its candidates."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.keys: tuple[IndexKey | None, ...] = tuple(
+            index_key(rule.compiled.ast.condition) for rule in self.rules
+        )
+        self._any = _Bucket()
+        # category field path → category value → bucket (the field is event.category unless overridden)
+        self._categories: dict[tuple[str, ...], dict[str, _Bucket]] = {}
+        for position, (rule, key) in enumerate(zip(self.rules, self.keys, strict=True)):
+            compiled = rule.compiled
+            if compiled.category == "any":
+                bucket = self._any
+            else:
+                buckets = self._categories.setdefault(tuple(compiled.category_field.split(".")), {})
+                bucket = buckets.setdefault(compiled.category, _Bucket())
+            bucket.add(key, position)
+
+    @property
+    def scanned(self) -> tuple[Rule, ...]:
+        """Return the rules without an index key, tested against every event of their category."""
+        return tuple(rule for rule, key in zip(self.rules, self.keys, strict=True) if key is None)
+
+    def candidates(self, doc: Mapping[str, Any]) -> list[Rule]:
+        """Return, in load order, the rules that may match ``doc``: a superset of the matches, cheap to find."""
+        positions: set[int] = set()
+        self._any.collect(doc, positions)
+        for path, buckets in self._categories.items():
+            for category in _field_values(doc, path):
+                bucket = buckets.get(category if type(category) is str else _keyword(category))
+                if bucket is not None:
+                    bucket.collect(doc, positions)
+        rules = self.rules
+        return [rules[p] for p in sorted(positions)]
+
+    def match(self, doc: Mapping[str, Any]) -> list[Rule]:
+        """Return, in load order, exactly the rules whose query matches ``doc``."""
+        return [rule for rule in self.candidates(doc) if rule.compiled.matches(doc)]
+
+
+def _field_values(doc: Any, path: tuple[str, ...]) -> list[Any]:
+    """Return every non-null value at a dotted path of nested objects; arrays (of values or objects) flatten."""
+    level = [doc]
+    for part in path:
+        level = [
+            leaf[part] for node in level for leaf in _leaves(node) if type(leaf) is dict and part in leaf
+        ]
+    return [leaf for node in level for leaf in _leaves(node)]
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if type(value) is list:
+        for item in value:
+            yield from _leaves(item)
+    elif value is not None:
+        yield value
+
+
+def _keyword(value: Any) -> str | None:
+    """Return a scalar's text as a keyword field indexes it (``true``/``false``, numbers as written)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int or kind is float:
+        return str(value)
+    return None

@@ -1,0 +1,466 @@
+"""Loading rule files: fields, problems at file positions, skips with reasons, data sources, shipped rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from auditproc.ruleset import (
+    AttackRef,
+    RuleProblem,
+    RuleTable,
+    Technique,
+    Threat,
+    default_rules_dir,
+    load_rules,
+    parse_duration,
+    reads_auditd,
+)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ELASTIC_LINUX = SHARED / "elastic-rules" / "linux"
+FIXTURES = Path(__file__).parent / "rules_fixtures"
+needs_elastic = pytest.mark.skipif(
+    not ELASTIC_LINUX.is_dir(), reason="../shared/elastic-rules is not present"
+)
+
+ELASTIC_FILES = 226
+ELASTIC_SINGLE_EVENT = 214  # census §2: every selected rule except 9 sequences and 3 samples
+ELASTIC_MULTI_EVENT = 12
+ELASTIC_AUDITD_INDEXED = 127  # census §2
+HPING_ID = "90169566-2260-4824-b8e4-8615c3b4ed52"
+NPING_ID = "0d69150b-96f8-467c-a86d-a67a3378ce77"
+HPING_QUERY = (
+    'process where host.os.type == "linux" and event.type == "start" and\n'
+    ' event.action in ("exec", "exec_event", "start", "ProcessRollup2", "executed", "process_started") and\n'
+    ' process.name in ("hping", "hping2", "hping3")\n'
+)
+
+
+def rule_text(
+    query: str = 'process where process.name == "hping3"',
+    *,
+    rule_id: str = "11111111-2222-3333-4444-555555555555",
+    maturity: str = "production",
+    rule_lines: str = 'index = ["auditbeat-*"]\n',
+) -> str:
+    """Return a small valid rule file; ``rule_lines`` go into [rule] before the query."""
+    return (
+        "[metadata]\n"
+        f'maturity = "{maturity}"\n'
+        "\n"
+        "[rule]\n"
+        'author = ["auditproc"]\n'
+        'description = "A test rule."\n'
+        'name = "Test Rule"\n'
+        "risk_score = 21\n"
+        f'rule_id = "{rule_id}"\n'
+        'severity = "low"\n'
+        'type = "eql"\n'
+        'language = "eql"\n'
+        f"{rule_lines}"
+        f"query = '''\n{query}\n'''\n"
+    )
+
+
+def write(folder: Path, name: str, text: str | bytes) -> Path:
+    path = folder / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+# --- small pure functions ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("60m", 3600), ("1h", 3600), ("119m", 7140), ("2d", 172800), (" 9m ", 540)],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "m", "5 m", "-5m", "1.5h", "5ms", "5M", "now-9m"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        ((), True),
+        (("auditbeat-*",), True),
+        (("logs-auditd_manager.auditd-*",), True),
+        (("logs-endpoint.events.process*", "auditbeat-*"), True),
+        (("logs-*",), True),
+        (("*",), True),
+        (("auditbeat-8.17.0",), True),
+        (("logs-endpoint.events.process*",), False),
+        (("logs-endpoint.events.*", "endgame-*", "winlogbeat-*"), False),
+        (("logs-auditd.log-*",), False),
+        (("filebeat-*",), False),
+    ],
+)
+def test_reads_auditd(index: tuple[str, ...], expected: bool) -> None:
+    assert reads_auditd(index) is expected
+
+
+def test_problem_formats_like_a_compiler() -> None:
+    assert str(RuleProblem(Path("rules/x.toml"), 12, 7, "bad")) == "rules/x.toml:12:7: bad"
+    assert str(RuleProblem(Path("rules/x.toml"), None, None, "gone")) == "rules/x.toml: gone"
+
+
+# --- loading one file: outcome by case ---------------------------------------------------------
+
+RULE_FIELDS = rule_text().replace(
+    'index = ["auditbeat-*"]\n',
+    'index = ["auditbeat-*", "logs-endpoint.events.process*"]\n'
+    'tags = ["OS: Linux", "Tactic: Discovery"]\n'
+    'references = ["https://example.org/a"]\n'
+    'license = "Apache-2.0"\n'
+    "version = 3\n"
+    "max_signals = 33\n"
+    'interval = "60m"\n'
+    'from = "now-119m"\n'
+    'note = "## Triage"\n'
+    'building_block_type = "default"\n',
+) + (
+    "\n[[rule.threat]]\n"
+    'framework = "MITRE ATT&CK"\n'
+    "[[rule.threat.technique]]\n"
+    'id = "T1059"\nname = "Command and Scripting Interpreter"\n'
+    'reference = "https://attack.mitre.org/techniques/T1059/"\n'
+    "[[rule.threat.technique.subtechnique]]\n"
+    'id = "T1059.004"\nname = "Unix Shell"\n'
+    'reference = "https://attack.mitre.org/techniques/T1059/004/"\n'
+    "[rule.threat.tactic]\n"
+    'id = "TA0002"\nname = "Execution"\nreference = "https://attack.mitre.org/tactics/TA0002/"\n'
+)
+
+
+def test_rule_fields(tmp_path: Path) -> None:
+    path = write(tmp_path, "full.toml", RULE_FIELDS)
+    load = load_rules([path])
+    assert load.errors == [] and load.skipped == []
+    (rule,) = load.rules
+    assert (rule.rule_id, rule.name, rule.description) == (
+        "11111111-2222-3333-4444-555555555555",
+        "Test Rule",
+        "A test rule.",
+    )
+    assert (rule.severity, rule.risk_score, rule.type, rule.language) == ("low", 21, "eql", "eql")
+    assert rule.index == ("auditbeat-*", "logs-endpoint.events.process*")
+    assert rule.tags == ("OS: Linux", "Tactic: Discovery")
+    assert rule.references == ("https://example.org/a",)
+    assert (rule.author, rule.license, rule.version) == (("auditproc",), "Apache-2.0", "3")
+    assert (rule.max_signals, rule.interval, rule.interval_seconds) == (33, "60m", 3600)
+    assert (rule.from_, rule.lookback_seconds) == ("now-119m", 7140)
+    assert (rule.note, rule.maturity, rule.building_block_type) == ("## Triage", "production", "default")
+    assert rule.path == path and rule.query == 'process where process.name == "hping3"\n'
+    assert rule.threat == (
+        Threat(
+            "MITRE ATT&CK",
+            AttackRef("TA0002", "Execution", "https://attack.mitre.org/tactics/TA0002/"),
+            (
+                Technique(
+                    "T1059",
+                    "Command and Scripting Interpreter",
+                    "https://attack.mitre.org/techniques/T1059/",
+                    (AttackRef("T1059.004", "Unix Shell", "https://attack.mitre.org/techniques/T1059/004/"),),
+                ),
+            ),
+        ),
+    )
+    assert rule.compiled.category == "process"
+    assert rule.compiled.matches({"event": {"category": ["process"]}, "process": {"name": "hping3"}})
+
+
+def test_rule_defaults(tmp_path: Path) -> None:
+    (rule,) = load_rules([write(tmp_path, "r.toml", rule_text())]).rules
+    assert (rule.max_signals, rule.interval, rule.from_, rule.version) == (100, "5m", "now-6m", None)
+    assert (rule.tags, rule.references, rule.threat, rule.note) == ((), (), (), None)
+    assert (rule.interval_seconds, rule.lookback_seconds) == (300, 360)
+
+
+BAD_QUERY_LINES = 'process where host.os.type == "linux" and\n  process.name = "x"'
+SEQUENCE = 'sequence by host.id with maxspan=1m\n  [process where process.name == "a"]\n  [process where process.name == "b"]'
+SAMPLE = 'sample by host.id\n  [process where process.name == "a"]\n  [process where process.name == "b"]'
+
+# (case, file text, all_rules, expected) — expected is "rule", ("skip", kind, text) or ("error", line, column, text)
+LOAD_CASES = [
+    ("plain", rule_text(), False, "rule"),
+    ("no index", rule_text(rule_lines=""), False, "rule"),
+    ("broad index", rule_text(rule_lines='index = ["logs-*"]\n'), False, "rule"),
+    (
+        "toml syntax",
+        rule_text().replace('name = "Test Rule"', 'name = "Test Rule'),
+        False,
+        ("error", 7, 18, "TOML: Illegal character"),
+    ),
+    ("toml unterminated", rule_text()[:-4], False, ("error", 15, 39, "at end of file")),
+    (
+        "toml duplicate key",
+        rule_text().replace('severity = "low"', 'severity = "low"\nseverity = "high"'),
+        False,
+        ("error", 11, 18, "TOML: Cannot overwrite a value"),
+    ),
+    (
+        "missing keys",
+        rule_text().replace('severity = "low"\n', "").replace("risk_score = 21\n", ""),
+        False,
+        ("error", 4, 1, "missing required key(s): severity, risk_score"),
+    ),
+    (
+        "no rule table",
+        '[metadata]\nmaturity = "production"\n',
+        False,
+        ("error", 1, 1, "missing [rule] table"),
+    ),
+    (
+        "bad severity",
+        rule_text().replace('"low"', '"urgent"'),
+        False,
+        ("error", 10, 12, "'severity' must be one of"),
+    ),
+    (
+        "bad risk score",
+        rule_text().replace("21", "121"),
+        False,
+        ("error", 8, 14, "'risk_score' must be an integer"),
+    ),
+    (
+        "bad interval",
+        rule_text(rule_lines='interval = "5 minutes"\n'),
+        False,
+        ("error", 13, 12, "'interval'"),
+    ),
+    (
+        "bad tags",
+        rule_text(rule_lines='tags = "OS: Linux"\n'),
+        False,
+        ("error", 13, 8, "'tags' must be a list"),
+    ),
+    ("no query", rule_text().split("query =")[0], False, ("error", 4, 1, "needs a 'query' string")),
+    (
+        "eql syntax",
+        rule_text(BAD_QUERY_LINES),
+        False,
+        ("error", 16, 16, "EQL syntax error: '=' is not an operator"),
+    ),
+    (
+        "eql syntax, one-line basic string",
+        rule_text().replace(
+            "query = '''\nprocess where process.name == \"hping3\"\n'''", 'query = "process wher x"'
+        ),
+        False,
+        ("error", 14, 18, "EQL syntax error: unexpected 'wher'"),
+    ),
+    (
+        "kuery",
+        rule_text().replace('type = "eql"\nlanguage = "eql"', 'type = "query"\nlanguage = "kuery"'),
+        False,
+        ("skip", "not EQL", "type 'query', language 'kuery'"),
+    ),
+    (
+        "esql",
+        rule_text().replace('type = "eql"\nlanguage = "eql"', 'type = "esql"\nlanguage = "esql"'),
+        True,
+        ("skip", "not EQL", "type 'esql'"),
+    ),
+    ("sequence", rule_text(SEQUENCE), True, ("skip", "unsupported", "sequence")),
+    ("sample", rule_text(SAMPLE), True, ("skip", "unsupported", "sample")),
+    ("deprecated", rule_text(maturity="deprecated"), False, ("skip", "maturity", "deprecated")),
+    ("development", rule_text(maturity="development"), False, ("skip", "maturity", "development")),
+    ("deprecated, all rules", rule_text(maturity="deprecated"), True, "rule"),
+    (
+        "endpoint only",
+        rule_text(rule_lines='index = ["logs-endpoint.events.process*", "endgame-*"]\n'),
+        False,
+        ("skip", "data source", "no auditd source"),
+    ),
+    ("endpoint only, all rules", rule_text(rule_lines='index = ["logs-endpoint.events.*"]\n'), True, "rule"),
+    (
+        "not utf-8",
+        rule_text().replace("A test rule.", "caf\xe9").encode("latin-1"),
+        False,
+        ("error", 6, 19, "not valid UTF-8"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "all_rules", "expected"), [c[1:] for c in LOAD_CASES], ids=[c[0] for c in LOAD_CASES]
+)
+def test_load_outcome(tmp_path: Path, text: str | bytes, all_rules: bool, expected: object) -> None:
+    path = write(tmp_path, "case.toml", text)
+    load = load_rules([tmp_path], all_rules=all_rules)
+    outcomes = len(load.rules) + len(load.skipped) + len(load.errors)
+    assert outcomes == 1, load
+    if expected == "rule":
+        assert [r.path for r in load.rules] == [path]
+    elif expected[0] == "skip":
+        _, kind, text_part = expected
+        (skipped,) = load.skipped
+        assert (skipped.path, skipped.name, skipped.kind) == (path, "Test Rule", kind)
+        assert text_part in skipped.reason
+    else:
+        _, line, column, text_part = expected
+        (problem,) = load.errors
+        assert (problem.path, problem.line, problem.column) == (path, line, column), str(problem)
+        assert text_part in problem.message
+        assert str(problem).startswith(f"{path}:{line}:{column}: ")
+
+
+def test_eql_error_points_at_the_token_in_the_file(tmp_path: Path) -> None:
+    text = rule_text(BAD_QUERY_LINES)
+    path = write(tmp_path, "bad.toml", text)
+    (problem,) = load_rules([path]).errors
+    line = text.splitlines()[problem.line - 1]
+    assert line[problem.column - 1 :].startswith('= "x"')
+
+
+def test_collects_every_problem_and_keeps_going(tmp_path: Path) -> None:
+    write(tmp_path, "a_good.toml", rule_text())
+    write(tmp_path, "b_bad_toml.toml", "[rule\n")
+    write(tmp_path, "c_bad_eql.toml", rule_text("process where (", rule_id="c"))
+    write(tmp_path, "d_sequence.toml", rule_text(SEQUENCE, rule_id="d"))
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", "e_good.toml", rule_text(rule_id="e"))
+    write(tmp_path, "notes.md", "not a rule")
+    load = load_rules([tmp_path, tmp_path / "missing"])
+    assert [r.path.name for r in load.rules] == ["a_good.toml", "e_good.toml"]
+    assert [s.path.name for s in load.skipped] == ["d_sequence.toml"]
+    assert [(p.path.name, p.line) for p in load.errors] == [
+        ("b_bad_toml.toml", 1),
+        ("c_bad_eql.toml", 16),
+        ("missing", None),
+    ]
+
+
+def test_files_are_loaded_once_in_sorted_order(tmp_path: Path) -> None:
+    for name in ("b.toml", "a.toml", "c.toml"):
+        write(tmp_path, name, rule_text(rule_id=name))
+    load = load_rules([tmp_path / "c.toml", tmp_path])
+    assert [r.path.name for r in load.rules] == ["c.toml", "a.toml", "b.toml"]
+
+
+def test_duplicate_rule_id_keeps_the_first(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", rule_text())
+    write(tmp_path, "b.toml", rule_text())
+    load = load_rules([tmp_path])
+    assert [r.path.name for r in load.rules] == ["a.toml"]
+    (skipped,) = load.skipped
+    assert skipped.kind == "duplicate" and skipped.path.name == "b.toml"
+
+
+# --- the rules shipped with auditproc -----------------------------------------------------------
+
+
+def shipped_rules():
+    load = load_rules([default_rules_dir()])
+    assert load.errors == [] and load.skipped == []
+    return load.rules
+
+
+def test_shipped_rules_load_and_are_complete() -> None:
+    rules = shipped_rules()
+    assert len(rules) >= 6
+    assert len({r.rule_id for r in rules}) == len(rules)
+    for rule in rules:
+        assert rule.author == ("auditproc",) and rule.license == "Apache-2.0", rule.name
+        assert rule.severity in ("low", "medium") and rule.description.strip() and rule.note, rule.name
+        assert "OS: Linux" in rule.tags and reads_auditd(rule.index), rule.name
+        assert rule.query.startswith('process where host.os.type == "linux" and event.type == "start" and\n')
+        assert '"executed"' in rule.query and '"exec"' in rule.query, rule.name
+        assert rule.threat, rule.name
+        for threat in rule.threat:
+            assert threat.framework == "MITRE ATT&CK"
+            assert re.fullmatch(r"TA\d{4}", threat.tactic.id)
+            assert threat.tactic.reference == f"https://attack.mitre.org/tactics/{threat.tactic.id}/"
+            assert threat.techniques
+            for technique in threat.techniques:
+                assert technique.reference == f"https://attack.mitre.org/techniques/{technique.id}/"
+
+
+def test_seed_rules_keep_elastic_identity() -> None:
+    by_file = {r.path.stem: r for r in shipped_rules()}
+    hping = by_file["discovery_linux_hping_activity"]
+    assert (hping.rule_id, hping.name, hping.query) == (HPING_ID, "Hping Process Activity", HPING_QUERY)
+    assert (hping.severity, hping.risk_score) == ("medium", 47)
+    assert {t.id for t in hping.threat[0].techniques} == {"T1046", "T1082"}
+    assert hping.threat[0].tactic.id == "TA0007"
+    nping = by_file["discovery_linux_nping_activity"]
+    assert (nping.rule_id, nping.name, nping.severity, nping.risk_score) == (
+        NPING_ID,
+        "Nping Process Activity",
+        "medium",
+        47,
+    )
+    assert [(t.tactic.id, [x.id for x in t.techniques]) for t in nping.threat] == [("TA0007", ["T1046"])]
+    assert 'process.name == "nping"' in nping.query
+
+
+@needs_elastic
+@pytest.mark.parametrize("stem", ["discovery_linux_hping_activity", "discovery_linux_nping_activity"])
+def test_seed_rules_match_elastic_query_but_not_prose(stem: str) -> None:
+    ours = next(r for r in shipped_rules() if r.path.stem == stem)
+    theirs = tomllib.loads((ELASTIC_LINUX / f"{stem}.toml").read_text())["rule"]
+    assert (ours.rule_id, ours.query) == (theirs["rule_id"], theirs["query"])
+    # Our description and guide are our own: no sentence of Elastic's prose appears in them.
+    for sentence in re.split(r"(?<=[.!?])\s+", theirs["description"] + " " + theirs["note"]):
+        if len(sentence) > 40:
+            assert sentence.strip() not in ours.description + ours.note
+
+
+def fixture_cases():
+    cases = []
+    for path in sorted(FIXTURES.glob("*.json")):
+        stem, expected = path.name.removesuffix(".json").rsplit(".", 1)
+        for i, doc in enumerate(json.loads(path.read_text())):
+            cases.append(pytest.param(stem, expected == "fire", doc, id=f"{stem}.{expected}[{i}]"))
+    return cases
+
+
+def test_every_shipped_rule_has_fixtures() -> None:
+    stems = sorted(r.path.stem for r in shipped_rules())
+    assert sorted(p.name.removesuffix(".fire.json") for p in FIXTURES.glob("*.fire.json")) == stems
+    assert sorted(p.name.removesuffix(".nofire.json") for p in FIXTURES.glob("*.nofire.json")) == stems
+
+
+@pytest.mark.parametrize(("stem", "fires", "doc"), fixture_cases())
+def test_shipped_rule_fixture(stem: str, fires: bool, doc: dict) -> None:
+    rules = shipped_rules()
+    rule = next(r for r in rules if r.path.stem == stem)
+    assert rule.compiled.matches(doc) is fires
+    assert (rule in RuleTable(rules).match(doc)) is fires
+
+
+# --- Elastic's prebuilt Linux rules ---------------------------------------------------------------
+
+
+@needs_elastic
+def test_every_elastic_linux_rule_loads_or_is_skipped_with_a_reason(record_property) -> None:
+    everything = load_rules([ELASTIC_LINUX], all_rules=True)
+    assert everything.errors == []
+    assert len(everything.rules) + len(everything.skipped) == ELASTIC_FILES
+    assert len(everything.rules) == ELASTIC_SINGLE_EVENT
+    assert {s.kind for s in everything.skipped} == {"unsupported"}
+    assert len(everything.skipped) == ELASTIC_MULTI_EVENT
+
+    auditd = load_rules([ELASTIC_LINUX])
+    assert auditd.errors == []
+    kinds = {kind: sum(s.kind == kind for s in auditd.skipped) for kind in {s.kind for s in auditd.skipped}}
+    assert len(auditd.rules) == ELASTIC_AUDITD_INDEXED - ELASTIC_MULTI_EVENT
+    assert kinds == {
+        "unsupported": ELASTIC_MULTI_EVENT,
+        "data source": ELASTIC_FILES - ELASTIC_AUDITD_INDEXED,
+    }
+    assert all(reads_auditd(r.index) for r in auditd.rules)
+    record_property("elastic_loaded_all_rules", len(everything.rules))
+    record_property("elastic_loaded_auditd", len(auditd.rules))
+    record_property("elastic_skipped_auditd", kinds)
