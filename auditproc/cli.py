@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import sys
-from typing import Annotated
+from collections.abc import Callable, Iterable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, BinaryIO
 
 import orjson
 import typer
 
 from auditproc import __version__
+from auditproc.alerts import AlertSettings
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
+from auditproc.detect import Detector
 from auditproc.ecs import EcsSettings
-from auditproc.pipeline import PipelineSettings, Reporter, RunStats, iter_documents
+from auditproc.exceptions import ExceptionListError, load_exceptions
+from auditproc.identity import UserDb, UserDbError
+from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents, iter_ecs_input
+from auditproc.ruleset import RuleTable, default_rules_dir, load_rules
 from auditproc.sources import DEFAULT_MAX_LINE_BYTES, expand_inputs
+from auditproc.timeexpr import iso_ms, parse_time
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_BYTES = 32 << 20  # below this a run is over before a progress line helps
+
+class Profile(StrEnum):
+    """ECS shapes for process events."""
+
+    auditd = "auditd"
+    endpoint = "endpoint"
+
+
+class InputFormat(StrEnum):
+    """What the inputs hold."""
+
+    audit = "audit"
+    ecs = "ecs"
+
 
 app = typer.Typer(
     help="Read Linux audit logs, normalise exec events to ECS, and run EQL detection rules on them.",
@@ -50,6 +74,20 @@ InflightOpt = Annotated[
 LineCapOpt = Annotated[
     int, typer.Option("--max-line-bytes", min=1024, help="Cut longer lines (counted as oversized).")
 ]
+ProfileOpt = Annotated[
+    Profile,
+    typer.Option(
+        "--ecs-profile",
+        help="auditd: the shape of Elastic's auditd integrations (event.action executed). endpoint: "
+        "Elastic Defend's conventions (event.action exec, user = effective identity); see README.",
+    ),
+]
+PasswdOpt = Annotated[
+    Path | None, typer.Option("--passwd", help="passwd file of the host the log came from, for user names.")
+]
+GroupOpt = Annotated[
+    Path | None, typer.Option("--group", help="group file of the host the log came from, for group names.")
+]
 
 
 def _version(value: bool) -> None:
@@ -72,6 +110,9 @@ def events(
     paths: PathsArg = None,
     host: HostOpt = None,
     stats: StatsOpt = False,
+    ecs_profile: ProfileOpt = Profile.auditd,
+    passwd: PasswdOpt = None,
+    group: GroupOpt = None,
     window_ms: WindowOpt = DEFAULT_WINDOW_MS,
     max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
     max_line_bytes: LineCapOpt = DEFAULT_MAX_LINE_BYTES,
@@ -80,31 +121,185 @@ def events(
 
     Example: auditproc events /var/log/audit/ --stats
     """
-    settings = PipelineSettings(
+    settings = _pipeline_settings(host, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
+    run_stats = RunStats()
+    reporter = Reporter()
+    progress = _progress_for(paths or [])
+    docs = enriched_documents(paths or [], settings, run_stats, reporter, progress)
+    _write_all(docs, sys.stdout.buffer, progress)
+    if stats:
+        for line in run_stats.summary():
+            reporter.say(line)
+    raise typer.Exit(EXIT_INPUT if run_stats.input_errors else EXIT_OK)
+
+
+@app.command()
+def replay(
+    paths: PathsArg = None,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", help="Rule file or directory (repeatable); replaces the shipped rules."),
+    ] = None,
+    all_rules: Annotated[
+        bool, typer.Option("--all-rules", help="Run every loadable rule, whatever data sources it names.")
+    ] = False,
+    exceptions: Annotated[
+        list[Path] | None,
+        typer.Option("--exceptions", help="Kibana exception list export (NDJSON); repeatable."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Append alerts to this file instead of stdout.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only events at or after this time: ISO-8601 or now-9m, now-1d/d.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only events at or before this time.")] = None,
+    input_format: Annotated[
+        InputFormat,
+        typer.Option("--input-format", help="audit: audit logs. ecs: NDJSON of ECS documents (Auditbeat, Agent, exports)."),
+    ] = InputFormat.audit,
+    kibana_compat: Annotated[
+        bool, typer.Option("--kibana-compat", help="Also write the familiar kibana.alert.* fields.")
+    ] = False,
+    ecs_profile: ProfileOpt = Profile.auditd,
+    host: HostOpt = None,
+    passwd: PasswdOpt = None,
+    group: GroupOpt = None,
+    stats: StatsOpt = False,
+    window_ms: WindowOpt = DEFAULT_WINDOW_MS,
+    max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
+    max_line_bytes: LineCapOpt = DEFAULT_MAX_LINE_BYTES,
+) -> None:
+    """Run detection rules over archived logs and print one ECS alert (JSON) per match.
+
+    Exit codes: 0 done, 1 input errors, 2 usage or rule errors.
+
+    Example: auditproc replay /var/log/audit/ --since now-1d/d --stats
+    """
+    reporter = Reporter()
+    try:
+        since_iso = iso_ms(parse_time(since)) if since else None
+        until_iso = iso_ms(parse_time(until)) if until else None
+    except ValueError as exc:
+        reporter.say(f"--since/--until: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    table, rule_list = _load_rule_table(rules, all_rules, reporter)
+    exception_set = None
+    if exceptions:
+        try:
+            exception_set = load_exceptions(exceptions, rule_list)
+        except (ExceptionListError, OSError) as exc:
+            reporter.say(f"exceptions: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+    settings = _pipeline_settings(host, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
+    detector = Detector(table, AlertSettings(kibana_compat=kibana_compat), exception_set, since_iso, until_iso)
+    run_stats = RunStats()
+    progress = _progress_for(paths or [])
+    if input_format is InputFormat.ecs:
+        docs = iter_ecs_input(paths or [], run_stats, reporter)
+    else:
+        docs = enriched_documents(paths or [], settings, run_stats, reporter, progress)
+    alerts = (alert for doc in docs for alert in detector.process(doc))
+    sink = open(output, "ab") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
+    try:
+        _write_all(itertools.chain(alerts, _later(detector.finish)), sink, progress)
+    finally:
+        if output:
+            sink.close()
+    if stats:
+        for line in run_stats.summary() + detector.stats.summary():
+            reporter.say(line)
+    raise typer.Exit(EXIT_INPUT if run_stats.input_errors else EXIT_OK)
+
+
+def _later(produce: Callable[[], list[dict]]) -> Iterator[dict]:
+    # Called only once every document has been read (generators are lazy).
+    yield from produce()
+
+
+def _load_rule_table(rules: list[Path] | None, all_rules: bool, reporter: Reporter) -> tuple[RuleTable, list]:
+    load = load_rules(rules or [default_rules_dir()], all_rules=all_rules)
+    for skipped in load.skipped:
+        reporter.say(f"skipped rule {skipped.name!r} ({skipped.path}): {skipped.reason}")
+    if load.errors:
+        for problem in load.errors:
+            reporter.say(f"rule error: {problem}")
+        raise typer.Exit(EXIT_USAGE)
+    if not load.rules:
+        reporter.say("no rules to run (see the skipped rules above, or try --all-rules)")
+        raise typer.Exit(EXIT_USAGE)
+    return RuleTable(load.rules), load.rules
+
+
+def _pipeline_settings(
+    host: str | None, profile: Profile, passwd: Path | None, group: Path | None,
+    window_ms: int, max_inflight: int, max_line_bytes: int,
+) -> PipelineSettings:
+    try:
+        userdb = UserDb.from_files(passwd, group) if passwd or group else None
+    except UserDbError as exc:
+        Reporter().say(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    return PipelineSettings(
         window_ms=window_ms,
         max_inflight=max_inflight,
         max_line_bytes=max_line_bytes,
         ecs=EcsSettings(host_name=host or socket.gethostname()),
+        profile=profile.value,
+        userdb=userdb,
     )
-    run_stats = RunStats()
-    reporter = Reporter()
-    out = sys.stdout.buffer
-    dumps = orjson.dumps
-    newline = orjson.OPT_APPEND_NEWLINE
-    progress = _progress_for(paths or [])
+
+
+def _write_all(docs: Iterable[dict], sink: BinaryIO, progress: _Progress | None) -> None:
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     try:
-        for doc in iter_documents(paths or [], settings, run_stats, reporter, progress):
-            out.write(dumps(doc, option=newline))
-        out.flush()
+        for doc in docs:
+            sink.write(dumps(doc, option=newline))
+        sink.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
     finally:
         if progress is not None:
             progress.done()
-    if stats:
-        for line in run_stats.summary():
-            reporter.say(line)
-    raise typer.Exit(EXIT_INPUT if run_stats.input_errors else EXIT_OK)
+
+
+rules_app = typer.Typer(help="List and check EQL rule files (Elastic detection-rules TOML layout).", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+RulePathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Rule files or directories. Default: the shipped rules.", show_default=False),
+]
+
+
+@rules_app.command("list")
+def rules_list(
+    paths: RulePathsArg = None,
+    all_rules: Annotated[bool, typer.Option("--all-rules", help="Count rules for any data source as runnable.")] = False,
+) -> None:
+    """One line per rule: whether it runs on auditd input, its severity, id and name."""
+    load = load_rules(paths or [default_rules_dir()], all_rules=all_rules)
+    for rule in load.rules:
+        typer.echo(f"runs     {rule.severity:<8} {rule.rule_id}  {rule.name}")
+    for skipped in load.skipped:
+        typer.echo(f"skipped  {'':<8} {skipped.path.name}  {skipped.name}: {skipped.reason}")
+    for problem in load.errors:
+        typer.echo(f"error    {problem}")
+    typer.echo(f"{len(load.rules)} runnable, {len(load.skipped)} skipped, {len(load.errors)} errors", err=True)
+    raise typer.Exit(EXIT_USAGE if load.errors else EXIT_OK)
+
+
+@rules_app.command("check")
+def rules_check(paths: RulePathsArg = None) -> None:
+    """Print every problem as file:line:column: message; exit 2 when there is any error."""
+    load = load_rules(paths or [default_rules_dir()], all_rules=True)
+    for problem in load.errors:
+        typer.echo(str(problem))
+    for skipped in load.skipped:
+        typer.echo(f"{skipped.path}: note: {skipped.name}: {skipped.reason}")
+    typer.echo(
+        f"{len(load.rules)} rules compile, {len(load.skipped)} set aside, {len(load.errors)} errors", err=True
+    )
+    raise typer.Exit(EXIT_USAGE if load.errors else EXIT_OK)
 
 
 class _Progress:

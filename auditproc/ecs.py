@@ -37,6 +37,13 @@ EXEC_SYSCALLS = {
     (b"80000016", b"11"): "execve", (b"80000016", b"354"): "execveat",
 }
 EXEC_NAMES = {b"execve": "execve", b"execveat": "execveat"}  # interpreted logs (ausearch -i)
+# exit_group ends a whole process; the process tree forgets the pid so it is never lent to a
+# later process that reuses it. (Only present when the audit rules log exit_group.)
+EXIT_GROUP_SYSCALLS = frozenset({
+    (b"c000003e", b"231"), (b"40000003", b"252"), (b"c00000b7", b"94"), (b"c00000f3", b"94"),
+    (b"40000028", b"248"), (b"80000015", b"234"), (b"c0000015", b"234"), (b"00000014", b"234"),
+    (b"80000016", b"248"),
+})
 
 # SYSCALL fields that become ECS fields rather than auditd.data leftovers.
 _MAPPED = frozenset(
@@ -57,28 +64,45 @@ class EcsSettings:
     max_argv_bytes: int = DEFAULT_MAX_ARGV_BYTES
 
 
-def exec_syscall_name(rec: Record) -> str | None:
-    """``"execve"``/``"execveat"`` for a SYSCALL record of an exec, else None; reads raw bytes only."""
+def _arch_and_syscall(rec: Record) -> tuple[bytes, bytes]:
+    # Raw byte search: this runs for every SYSCALL record, so no field split.
     raw = rec.raw
     i = raw.find(b" syscall=", rec.body_at - 1)
     if i < 0:
-        return None
+        return b"", b""
     i += 9
     j = raw.find(b" ", i)
     number = raw[i:j] if j > 0 else raw[i:]
-    name = EXEC_NAMES.get(number)
-    if name is not None:
-        return name
     a = raw.find(b"arch=", rec.body_at)
     if a < 0:
-        return None
+        return b"", number
     a += 5
-    return EXEC_SYSCALLS.get((raw[a:raw.find(b" ", a)], number))
+    e = raw.find(b" ", a)
+    return (raw[a:e] if e > 0 else raw[a:]), number
 
 
-def is_exec_syscall(rec: Record) -> bool:
-    """True when a SYSCALL record is an execve/execveat (the assembler's filter)."""
-    return exec_syscall_name(rec) is not None
+def exec_syscall_name(rec: Record) -> str | None:
+    """``"execve"``/``"execveat"`` for a SYSCALL record of an exec, else None; reads raw bytes only."""
+    arch, number = _arch_and_syscall(rec)
+    return EXEC_NAMES.get(number) or EXEC_SYSCALLS.get((arch, number))
+
+
+def is_process_syscall(rec: Record) -> bool:
+    """True for the SYSCALL records the pipeline keeps: exec, and exit_group for the process tree."""
+    arch, number = _arch_and_syscall(rec)
+    key = (arch, number)
+    return key in EXEC_SYSCALLS or key in EXIT_GROUP_SYSCALLS or number in EXEC_NAMES or number == b"exit_group"
+
+
+def exit_group_pid(event: AuditEvent) -> int | None:
+    """The pid of a process that ended (an exit_group event), else None."""
+    for rec in event.records:
+        if rec.type == "SYSCALL":
+            arch, number = _arch_and_syscall(rec)
+            if (arch, number) in EXIT_GROUP_SYSCALLS or number == b"exit_group":
+                return _to_int(rec.fields.get("pid"))
+            return None
+    return None
 
 
 def to_ecs(event: AuditEvent, settings: EcsSettings) -> dict | None:
@@ -405,3 +429,38 @@ def _put_int(doc: dict, key: str, raw: bytes | None) -> None:
     value = _to_int(raw)
     if value is not None:
         doc[key] = value
+
+
+def endpoint_profile(doc: dict) -> dict:
+    """Reshape a document to Elastic Defend's conventions where they differ (README, "Profiles").
+
+    ``event.action "exec"``; ``user.*`` is the effective identity (Defend/RFC 0030) with the real
+    one in ``process.real_user``; ECS Linux identity fields ``process.{user,group,real_user,
+    real_group,saved_user,saved_group}``; ``process.interactive`` from the tty.
+    """
+    doc["event"]["action"] = "exec"
+    process = doc.setdefault("process", {})
+    user = doc.get("user", {})
+    effective = user.pop("effective", None)
+    saved = doc.get("auditd", {}).get("user", {}).get("saved")
+    real = {k: v for k, v in user.items() if k in ("id", "name")}
+    real_group = user.get("group")
+    if real:
+        process["real_user"] = dict(real)
+    if real_group:
+        process["real_group"] = dict(real_group)
+    if effective:
+        user = {k: v for k, v in effective.items()}
+        doc["user"] = user
+    if user.get("id") is not None:
+        process["user"] = {k: v for k, v in user.items() if k in ("id", "name")}
+    if user.get("group"):
+        process["group"] = dict(user["group"])
+    if saved:
+        process["saved_user"] = {k: v for k, v in saved.items() if k in ("id", "name")}
+        if saved.get("group"):
+            process["saved_group"] = dict(saved["group"])
+    tty = doc.get("auditd", {}).get("data", {}).get("tty")
+    if tty is not None:
+        process["interactive"] = tty != "(none)"
+    return doc

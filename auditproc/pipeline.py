@@ -9,9 +9,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+import orjson
+
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS, Assembler, AuditEvent
-from auditproc.ecs import EcsSettings, is_exec_syscall, to_ecs
+from auditproc.ecs import EcsSettings, endpoint_profile, exit_group_pid, is_process_syscall, to_ecs
+from auditproc.identity import UserDb
 from auditproc.parse import ParseError, parse_line
+from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable
 from auditproc.sources import DEFAULT_MAX_LINE_BYTES, InputError, expand_inputs, open_input, read_lines
 
 # Records an exec document is built from; other types only count towards their event.
@@ -27,6 +31,9 @@ class PipelineSettings:
     max_inflight: int = DEFAULT_MAX_INFLIGHT
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     ecs: EcsSettings = EcsSettings()
+    profile: str = "auditd"  # or "endpoint": Elastic Defend's conventions (ecs.endpoint_profile)
+    userdb: UserDb | None = None  # names for ids the log did not resolve itself
+    max_processes: int = DEFAULT_MAX_PROCESSES
 
 
 @dataclass(slots=True)
@@ -94,15 +101,19 @@ def iter_documents(
     stats: RunStats,
     reporter: Reporter,
     progress: Callable[[int], None] | None = None,
+    on_exit: Callable[[int], None] | None = None,
 ) -> Iterable[dict]:
-    """ECS process documents for every exec event in the inputs, in completion order."""
+    """ECS process documents for every exec event in the inputs, in completion order.
+
+    ``on_exit(pid)`` is called, in the same order, for every process seen ending.
+    """
     ready: list[AuditEvent] = []
     asm = Assembler(
         ready.append,
         window_ms=settings.window_ms,
         max_inflight=settings.max_inflight,
         wanted_types=EXEC_RECORD_TYPES,
-        wanted_syscall=is_exec_syscall,
+        wanted_syscall=is_process_syscall,
     )
     ecs_settings = settings.ecs
     cap = settings.max_line_bytes
@@ -134,7 +145,7 @@ def iter_documents(
                 stats.records += 1
                 asm.push(rec)
                 if ready:
-                    yield from _normalize(ready, ecs_settings, stats)
+                    yield from _normalize(ready, ecs_settings, stats, on_exit)
                 if progress is not None and not lineno & 0xFFFF:
                     progress(stats.bytes)
         except OSError as exc:  # e.g. a corrupt gzip member: say where, keep what was read
@@ -145,14 +156,102 @@ def iter_documents(
             if stream is not sys.stdin.buffer:
                 stream.close()
     asm.flush()
-    yield from _normalize(ready, ecs_settings, stats)
+    yield from _normalize(ready, ecs_settings, stats, on_exit)
     stats.events = asm.stats.events
 
 
-def _normalize(ready: list[AuditEvent], settings: EcsSettings, stats: RunStats) -> Iterable[dict]:
+def enriched_documents(
+    paths: Iterable[str],
+    settings: PipelineSettings,
+    stats: RunStats,
+    reporter: Reporter,
+    progress: Callable[[int], None] | None = None,
+) -> Iterable[dict]:
+    """``iter_documents`` plus the enrich stage: parent processes, user names, the ECS profile."""
+    tree = ProcessTable(settings.max_processes)
+    userdb = settings.userdb
+    endpoint = settings.profile == "endpoint"
+    for doc in iter_documents(paths, settings, stats, reporter, progress, on_exit=tree.forget):
+        tree.enrich(doc)
+        if userdb is not None:
+            userdb.enrich(doc)
+        if endpoint:
+            endpoint_profile(doc)
+        yield doc
+
+
+def iter_ecs_input(paths: Iterable[str], stats: RunStats, reporter: Reporter) -> Iterable[dict]:
+    """ECS documents from NDJSON inputs (Auditbeat, Elastic Agent, exports); bad lines are counted."""
+    for inp in expand_inputs(list(paths)):
+        try:
+            stream = open_input(inp)
+        except InputError as exc:
+            stats.input_errors += 1
+            reporter.say(str(exc))
+            continue
+        stats.files += 1
+        lineno = 0
+        try:
+            for line in read_lines(stream):
+                lineno += 1
+                stats.bytes += len(line) + 1
+                if not line.strip():
+                    stats.blank += 1
+                    continue
+                try:
+                    doc = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    stats.malformed["invalid JSON"] += 1
+                    reporter.bad_line(inp.name, lineno, f"invalid JSON ({exc})", line)
+                    continue
+                if not isinstance(doc, dict):
+                    stats.malformed["not a JSON object"] += 1
+                    reporter.bad_line(inp.name, lineno, "not a JSON object", line)
+                    continue
+                stats.records += 1
+                stats.events += 1
+                yield expand_dotted(doc)
+        except OSError as exc:
+            stats.input_errors += 1
+            reporter.say(f"{inp.name}:{lineno}: read error: {exc}")
+        finally:
+            stats.lines += lineno
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
+
+def expand_dotted(doc: dict) -> dict:
+    """Nest dotted keys (``{"process.name": …}`` → ``{"process": {"name": …}}``), as Elasticsearch reads them."""
+    if not any("." in k for k in doc):
+        return doc
+    out: dict = {}
+    for key, value in doc.items():
+        value = expand_dotted(value) if isinstance(value, dict) else value
+        parts = key.split(".") if key != "@timestamp" else [key]
+        node = out
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = node[part] = {}
+            node = nxt
+        last = parts[-1]
+        if isinstance(value, dict) and isinstance(node.get(last), dict):
+            node[last].update(value)
+        else:
+            node[last] = value
+    return out
+
+
+def _normalize(
+    ready: list[AuditEvent], settings: EcsSettings, stats: RunStats, on_exit: Callable[[int], None] | None
+) -> Iterable[dict]:
     for event in ready:
         doc = to_ecs(event, settings)
         if doc is not None:
             stats.exec_events += 1
             yield doc
+        elif on_exit is not None:
+            pid = exit_group_pid(event)
+            if pid is not None:
+                on_exit(pid)
     ready.clear()

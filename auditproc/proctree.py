@@ -1,0 +1,119 @@
+"""Parent-process enrichment from a bounded table of processes seen executing."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+
+DEFAULT_MAX_PROCESSES = 32_768  # one default pid_max worth; beats#42317 is an unbounded process DB
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """What an exec told us about a process image."""
+
+    name: str | None
+    executable: str | None
+    args: tuple[str, ...] | None
+    command_line: str | None
+    working_directory: str | None
+    timestamp: str | None
+
+
+class ProcessTable:
+    """pid → the image it last executed; fills ``process.parent.*`` and learns from every exec.
+
+    Identity is only ever taken from an exec seen earlier in the input (never guessed). A pid
+    forgets its identity when the process is seen ending (exit_group) or when a new exec of the
+    same pid replaces it, so a reused pid never lends an old process's identity. The table is
+    an LRU with a fixed maximum size.
+    """
+
+    def __init__(self, max_processes: int = DEFAULT_MAX_PROCESSES) -> None:
+        self.max_processes = max_processes
+        self._table: OrderedDict[int, ProcessInfo] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def enrich(self, doc: dict) -> dict:
+        """Add the parent's identity to an exec document, then remember this process."""
+        process = doc.get("process")
+        if not process:
+            return doc
+        parent = process.get("parent")
+        if parent and "pid" in parent:
+            info = self._table.get(parent["pid"])
+            if info is not None:
+                self._table.move_to_end(parent["pid"])
+                _fill(parent, info)
+        pid = process.get("pid")
+        # A failed exec leaves the old image in place: it teaches us nothing new.
+        if pid is not None and doc.get("event", {}).get("outcome") == "success":
+            self.remember(pid, process, doc.get("@timestamp"))
+        return doc
+
+    def remember(self, pid: int, process: dict, timestamp: str | None = None) -> None:
+        """Record the image a pid now runs."""
+        args = process.get("args")
+        self._table[pid] = ProcessInfo(
+            process.get("name"), process.get("executable"), tuple(args) if args is not None else None,
+            process.get("command_line"), process.get("working_directory"), timestamp,
+        )
+        self._table.move_to_end(pid)
+        if len(self._table) > self.max_processes:
+            self._table.popitem(last=False)
+
+    def forget(self, pid: int) -> None:
+        """The process ended: its pid may be reused and must not keep this identity."""
+        self._table.pop(pid, None)
+
+    def seed_from_proc(self, proc: str = "/proc") -> int:
+        """Learn the processes running now (for following the live log); returns how many."""
+        count = 0
+        try:
+            entries = os.listdir(proc)
+        except OSError:
+            return 0
+        for entry in entries:
+            if not entry.isdigit():
+                continue
+            base = os.path.join(proc, entry)
+            try:
+                with open(os.path.join(base, "cmdline"), "rb") as f:
+                    argv = [a.decode("utf-8", "backslashreplace") for a in f.read().split(b"\0")[:-1]]
+                with open(os.path.join(base, "comm"), "rb") as f:
+                    name = f.read().rstrip(b"\n").decode("utf-8", "backslashreplace")
+                exe = _readlink(os.path.join(base, "exe"))
+                cwd = _readlink(os.path.join(base, "cwd"))
+            except OSError:
+                continue  # gone meanwhile, or not ours to read
+            process = {"name": name, "executable": exe, "working_directory": cwd}
+            if argv:  # kernel threads have no argv
+                process["args"] = argv
+                process["command_line"] = " ".join(argv)
+            self.remember(int(entry), process)
+            count += 1
+        return count
+
+
+def _fill(parent: dict, info: ProcessInfo) -> None:
+    if info.name is not None:
+        parent["name"] = info.name
+    if info.executable is not None:
+        parent["executable"] = info.executable
+    if info.args is not None:
+        parent["args"] = list(info.args)
+        parent["args_count"] = len(info.args)
+    if info.command_line is not None:
+        parent["command_line"] = info.command_line
+    if info.working_directory is not None:
+        parent["working_directory"] = info.working_directory
+
+
+def _readlink(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
