@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import orjson
 
@@ -16,7 +16,14 @@ from auditproc.ecs import EcsSettings, endpoint_profile, exit_group_pid, is_proc
 from auditproc.identity import UserDb
 from auditproc.parse import ParseError, parse_line
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable
-from auditproc.sources import DEFAULT_MAX_LINE_BYTES, InputError, expand_inputs, open_input, read_lines
+from auditproc.sources import (
+    DEFAULT_MAX_LINE_BYTES,
+    InputError,
+    InputFile,
+    expand_inputs,
+    open_input,
+    read_lines,
+)
 
 # Records an exec document is built from; other types only count towards their event.
 EXEC_RECORD_TYPES = frozenset({"SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE", "EOE"})
@@ -117,14 +124,7 @@ def iter_documents(
     )
     ecs_settings = settings.ecs
     cap = settings.max_line_bytes
-    for inp in expand_inputs(list(paths)):
-        try:
-            stream = open_input(inp)
-        except InputError as exc:
-            stats.input_errors += 1
-            reporter.say(str(exc))
-            continue
-        stats.files += 1
+    for inp, stream in _open_each(paths, stats, reporter):
         lineno = 0
         try:
             for line in read_lines(stream, cap):
@@ -153,8 +153,6 @@ def iter_documents(
             reporter.say(f"{inp.name}:{lineno}: read error: {exc}")
         finally:
             stats.lines += lineno
-            if stream is not sys.stdin.buffer:
-                stream.close()
     asm.flush()
     yield from _normalize(ready, ecs_settings, stats, on_exit)
     stats.events = asm.stats.events
@@ -182,14 +180,7 @@ def enriched_documents(
 
 def iter_ecs_input(paths: Iterable[str], stats: RunStats, reporter: Reporter) -> Iterable[dict]:
     """ECS documents from NDJSON inputs (Auditbeat, Elastic Agent, exports); bad lines are counted."""
-    for inp in expand_inputs(list(paths)):
-        try:
-            stream = open_input(inp)
-        except InputError as exc:
-            stats.input_errors += 1
-            reporter.say(str(exc))
-            continue
-        stats.files += 1
+    for inp, stream in _open_each(paths, stats, reporter):
         lineno = 0
         try:
             for line in read_lines(stream):
@@ -216,8 +207,6 @@ def iter_ecs_input(paths: Iterable[str], stats: RunStats, reporter: Reporter) ->
             reporter.say(f"{inp.name}:{lineno}: read error: {exc}")
         finally:
             stats.lines += lineno
-            if stream is not sys.stdin.buffer:
-                stream.close()
 
 
 def expand_dotted(doc: dict) -> dict:
@@ -240,6 +229,23 @@ def expand_dotted(doc: dict) -> dict:
         else:
             node[last] = value
     return out
+
+
+def _open_each(paths: Iterable[str], stats: RunStats, reporter: Reporter) -> Iterator[tuple[InputFile, BinaryIO]]:
+    """Each input opened in turn; one that cannot be opened is reported and counted, not fatal."""
+    for inp in expand_inputs(list(paths)):
+        try:
+            stream = open_input(inp)
+        except InputError as exc:
+            stats.input_errors += 1
+            reporter.say(str(exc))
+            continue
+        stats.files += 1
+        try:
+            yield inp, stream
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
 
 
 def _normalize(
