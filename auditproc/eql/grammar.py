@@ -245,7 +245,7 @@ def _op(word: str) -> pp.Regex:
 
 
 comparison_op = pp.Regex(r"==|!=|<=|>=|<|>|!:|:")
-single_equals = pp.Regex(r"=").set_parse_action(_reject("'=' is not an operator; use '==' or ':'"))
+single_equals = pp.Regex(r"=(?!=)").set_parse_action(_reject("'=' is not an operator; use '==' or ':'"))
 tail = (
     comparison_op + (value_list | value)
     | pp.Optional(NOT.copy().set_parse_action(lambda: "not")) + _op("in") + value_list
