@@ -1,0 +1,406 @@
+"""RuleTable: index keys extracted from queries, candidate lookup, and exactness against brute force."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from auditproc.eql import EqlSyntaxError, compile_query, parse_query
+from auditproc.eql.ast import Field, Literal, Not
+from auditproc.ruleset import (
+    EXACT,
+    FOLDED,
+    FOLDED_PREFIX,
+    FOLDED_SUFFIX,
+    PREFIX,
+    SUFFIX,
+    Rule,
+    RuleTable,
+    default_rules_dir,
+    index_key,
+    load_rules,
+)
+
+ELASTIC_LINUX = Path(__file__).resolve().parents[2] / "shared" / "elastic-rules" / "linux"
+needs_elastic = pytest.mark.skipif(
+    not ELASTIC_LINUX.is_dir(), reason="../shared/elastic-rules is not present"
+)
+
+
+def make_rule(query: str, number: int = 0) -> Rule:
+    """Return a minimal compiled rule for ``query``."""
+    return Rule(
+        rule_id=f"test-{number}",
+        name=f"test rule {number}",
+        description="",
+        severity="low",
+        risk_score=1,
+        type="eql",
+        language="eql",
+        query=query,
+        path=Path("<test>"),
+        compiled=compile_query(query),
+    )
+
+
+def key_of(condition: str) -> dict[str, set[tuple[str, str]]] | None:
+    key = index_key(parse_query(f"process where {condition}").condition)
+    if key is None:
+        return None
+    return {alt.field: {(p.kind, p.text) for p in alt.probes} for alt in key.alternatives}
+
+
+NAME = "process.name"
+
+# (condition, expected key as {field: {(kind, text)}} or None)
+INDEX_KEY_CASES = [
+    ('process.name == "a"', {NAME: {(EXACT, "a")}}),
+    ('"a" == process.name', {NAME: {(EXACT, "a")}}),
+    ('?process.name == "a"', {NAME: {(EXACT, "a")}}),
+    ('process.name in ("a", "B")', {NAME: {(EXACT, "a"), (EXACT, "B")}}),
+    ('process.name in~ ("A", "b")', {NAME: {(FOLDED, "a"), (FOLDED, "b")}}),
+    ('process.name : "HPing3"', {NAME: {(FOLDED, "hping3")}}),
+    (
+        'process.name : ("Py*", "*SH", "a?c")',
+        {NAME: {(FOLDED_PREFIX, "py"), (FOLDED_SUFFIX, "sh"), (FOLDED_PREFIX, "a")}},
+    ),
+    ('process.name like ("py*", "*sh", "exact")', {NAME: {(PREFIX, "py"), (SUFFIX, "sh"), (EXACT, "exact")}}),
+    ('process.name like~ ("Py*", "Exact")', {NAME: {(FOLDED_PREFIX, "py"), (FOLDED, "exact")}}),
+    ('process.name like "*"', None),
+    ('process.name : "*x*"', None),
+    ('process.name : "\u0130nit*"', None),  # re.IGNORECASE folds non-ASCII differently from str.lower
+    ('process.name : "*\u0131t"', None),
+    ('process.name == "\u00c4"', {NAME: {(EXACT, "\u00c4")}}),
+    ('process.name regex "a.*"', None),
+    ('not process.name == "a"', None),
+    ('process.name != "a"', None),
+    ('process.name in ("a", null)', None),  # a null member also matches a missing field
+    ("process.name == 5", None),
+    ("process.name == null", None),
+    ('process.args[0] == "a"', None),
+    ('startsWith(process.name, "a")', None),
+    ('host.os.type == "linux" and event.type == "start"', None),
+    ('event.action == "exec"', {"event.action": {(EXACT, "exec")}}),
+    ('event.action == "exec" and process.name == "a"', {NAME: {(EXACT, "a")}}),
+    ('process.parent.name == "a" and process.name == "b"', {NAME: {(EXACT, "b")}}),
+    ('process.executable == "/x" and process.name like "a*"', {"process.executable": {(EXACT, "/x")}}),
+    (
+        '(process.name == "a" and user.id == "0") or process.name in ("b", "c")',
+        {NAME: {(EXACT, x) for x in "abc"}},
+    ),
+    (
+        'process.name == "a" or process.executable : "/B"',
+        {NAME: {(EXACT, "a")}, "process.executable": {(FOLDED, "/b")}},
+    ),
+    ('process.name == "a" or not user.id == "0"', None),
+    ('process.name == "a" and (process.name == "b" or user.id == "0")', {NAME: {(EXACT, "a")}}),
+]
+
+
+@pytest.mark.parametrize(("condition", "expected"), INDEX_KEY_CASES, ids=[c[0] for c in INDEX_KEY_CASES])
+def test_index_key(condition: str, expected: dict | None) -> None:
+    assert key_of(condition) == expected
+
+
+# --- lookups -------------------------------------------------------------------------------------
+
+
+def process_doc(**process: object) -> dict:
+    return {"event": {"category": ["process"], "type": ["start"]}, "process": process}
+
+
+TABLE_QUERIES = [
+    'process where process.name in ("hping", "hping3")',  # 0
+    'process where process.name : "Nmap"',  # 1
+    'process where process.name like~ "python*"',  # 2
+    'process where process.executable like "*/nc"',  # 3
+    'process where process.args == "5"',  # 4
+    'any where process.name == "curl"',  # 5
+    'file where process.name == "hping3"',  # 6
+    'process where process.executable regex ".*/tmp/.*"',  # 7: scanned
+    'process where process.name == "true"',  # 8
+    'process where process.name in~ ("kill")',  # 9
+    'process where process.name : "s*"',  # 10
+]
+
+
+@pytest.fixture(scope="module")
+def table() -> RuleTable:
+    return RuleTable(make_rule(q, i) for i, q in enumerate(TABLE_QUERIES))
+
+
+# (doc, candidate positions, matching positions)
+SCAN = 7  # the regex rule: a candidate for every process event
+
+# (case, doc, candidate positions, matching positions)
+LOOKUP_CASES = [
+    ("exact", process_doc(name="hping3"), [0, SCAN], [0]),
+    ("exact is case-sensitive", process_doc(name="HPING3"), [SCAN], []),
+    ("folded", process_doc(name="NMAP"), [1, SCAN], [1]),
+    ("folded prefix", process_doc(name="Python3.11"), [2, SCAN], [2]),
+    ("suffix", process_doc(executable="/usr/bin/nc"), [3, SCAN], [3]),
+    ("suffix is case-sensitive", process_doc(executable="/usr/bin/NC"), [SCAN], []),
+    ("any value of an array", process_doc(args=["x", "5"]), [4, SCAN], [4]),
+    ("number as keyword text", process_doc(args=[5]), [4, SCAN], [4]),
+    ("bool as keyword text", process_doc(name=True), [SCAN, 8], [8]),
+    ("any-category rule", {"process": {"name": "curl"}}, [5], [5]),
+    ("other category", {"event": {"category": "file"}, "process": {"name": "hping3"}}, [6], [6]),
+    (
+        "both categories, load order",
+        {"event": {"category": ["file", "process"]}, "process": {"name": "hping3"}},
+        [0, 6, SCAN],
+        [0, 6],
+    ),
+    ("scan list", process_doc(executable="/tmp/x"), [SCAN], [SCAN]),
+    (
+        "array of objects",
+        {"event": {"category": "process"}, "process": [{"name": "x"}, {"name": "hping"}]},
+        [0, SCAN],
+        [0],
+    ),
+    ("kelvin sign lowers to k", process_doc(name="\u212aILL"), [SCAN, 9], [9]),
+    ("long s under re.IGNORECASE", process_doc(name="\u017fsh"), [SCAN, 10], [10]),
+    ("no category", {"process": {"name": "hping3"}}, [], []),
+    ("missing fields", {"event": {"category": ["process"]}}, [SCAN], []),
+]
+
+
+@pytest.mark.parametrize(
+    ("doc", "candidates", "matches"), [c[1:] for c in LOOKUP_CASES], ids=[c[0] for c in LOOKUP_CASES]
+)
+def test_lookup(table: RuleTable, doc: dict, candidates: list[int], matches: list[int]) -> None:
+    assert table.scanned == (table.rules[SCAN],)
+    assert [table.rules.index(r) for r in table.candidates(doc)] == candidates
+    assert [table.rules.index(r) for r in table.match(doc)] == matches
+
+
+def test_candidates_stay_few_as_rules_grow() -> None:
+    names = [f"tool{i}" for i in range(1000)]
+    table = RuleTable(
+        make_rule(f'process where process.name in ("{n}", "{n}-x")', i) for i, n in enumerate(names)
+    )
+    assert table.scanned == ()
+    assert [r.rule_id for r in table.match(process_doc(name="tool123-x"))] == ["test-123"]
+    assert table.candidates(process_doc(name="bash", args=["bash", "-c", "tool1"])) == []
+
+
+@needs_elastic
+def test_elastic_rules_are_nearly_all_indexed(record_property) -> None:
+    table = RuleTable(load_rules([ELASTIC_LINUX], all_rules=True).rules)
+    scanned = len(table.scanned)
+    record_property("elastic_indexed", len(table.rules) - scanned)
+    record_property("elastic_scanned", scanned)
+    assert scanned <= 5
+    doc = process_doc(name="unrelated-tool", executable="/usr/bin/unrelated-tool", args=["unrelated-tool"])
+    doc["event"]["action"] = "executed"
+    doc["host"] = {"os": {"type": "linux"}}
+    assert len(table.candidates(doc)) <= 10
+
+
+# --- exactness: the table returns exactly what testing every rule returns ----------------------
+
+
+@functools.cache
+def known_rules() -> tuple[Rule, ...]:
+    """Return the shipped rules plus, when present, every loadable Elastic Linux rule."""
+    paths = [default_rules_dir()] + ([ELASTIC_LINUX] if ELASTIC_LINUX.is_dir() else [])
+    load = load_rules(paths, all_rules=True)
+    return tuple(load.rules)
+
+
+def variants(text: str) -> set[str]:
+    """Return values near ``text``: case variants, near misses and Unicode case look-alikes."""
+    out = {text, text.upper(), text.title(), text.swapcase(), text + "x", "x" + text, text[:-1], text + " "}
+    out |= {text.replace("i", "\u0131"), text.replace("s", "\u017f"), text.replace("k", "\u212a")}
+    out.add(text.replace("I", "\u0130").replace("i", "\u0130"))
+    return {v for v in out if v}
+
+
+def literals_by_field(rule: Rule) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Return, per field, the strings a rule compares it with (wildcards filled in): (required, excluded)."""
+    found: tuple[dict[str, set[str]], dict[str, set[str]]] = ({}, {})
+
+    def visit(node: object, negated: bool = False) -> None:
+        if isinstance(node, tuple):
+            for item in node:
+                visit(item, negated)
+            return
+        if not is_dataclass(node):
+            return
+        negated ^= isinstance(node, Not) or getattr(node, "op", None) == "!="
+        subject = getattr(node, "expr", None) or getattr(node, "left", None)
+        members = (
+            getattr(node, "values", None)
+            or getattr(node, "patterns", None)
+            or (getattr(node, "right", None),)
+        )
+        if isinstance(subject, Field) and all(isinstance(part, str) for part in subject.path):
+            name = ".".join(subject.path)  # type: ignore[arg-type]
+            for member in members:
+                if isinstance(member, Literal) and isinstance(member.value, str):
+                    text = member.value.replace("*", "").replace("?", "x")
+                    found[negated].setdefault(name, set()).add(text)
+        for item in fields(node):
+            visit(getattr(node, item.name), negated)
+
+    visit(rule.compiled.ast.condition)
+    return found
+
+
+def documents(rule_words: dict[str, set[str]], near_misses: dict[str, set[str]]) -> st.SearchStrategy[dict]:
+    """Documents aimed at one rule: its fields mostly take its own literals, else near misses or odd values."""
+
+    def value(name: str) -> st.SearchStrategy[object]:
+        own = st.sampled_from(sorted(rule_words.get(name) or near_misses[name]))
+        near = st.sampled_from(sorted(near_misses.get(name) or rule_words[name]))
+        word = st.one_of(*[own] * 7, near)
+        odd = st.one_of(st.lists(word, min_size=1, max_size=4), st.none(), st.integers(0, 9), st.booleans())
+        return st.one_of(*[word] * 6, odd)
+
+    category = st.sampled_from([["process"], "process", ["file"], ["process", "file"], [], "PROCESS", 1])
+    required = {"event.category": st.one_of(st.just(["process"]), category)}
+    required |= {name: value(name) for name in rule_words}
+    optional = {name: value(name) for name in near_misses if name not in required}
+    return st.fixed_dictionaries(required, optional=optional).map(nest)
+
+
+def nest(flat: dict[str, object]) -> dict:
+    doc: dict = {}
+    for dotted, value in flat.items():
+        *parents, last = dotted.split(".")
+        node = doc
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    doc.setdefault("event", {}).setdefault("category", ["process"])
+    return doc
+
+
+def assert_exact(table: RuleTable, doc: dict) -> None:
+    brute = [r.rule_id for r in table.rules if r.compiled.matches(doc)]
+    assert [r.rule_id for r in table.match(doc)] == brute
+
+
+@functools.cache
+def known_table() -> RuleTable:
+    return RuleTable(known_rules())
+
+
+@functools.cache
+def known_documents() -> st.SearchStrategy[dict]:
+    per_rule = [literals_by_field(rule) for rule in known_rules()]
+    near_misses: dict[str, set[str]] = {}
+    for both in per_rule:
+        for words in both:
+            for name, texts in words.items():
+                near_misses.setdefault(name, set()).update(
+                    v for text in texts for v in variants(text) | {text}
+                )
+    return st.sampled_from([required for required, _ in per_rule]).flatmap(
+        lambda words: documents(words, near_misses)
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_table_matches_brute_force_on_known_rules(data: st.DataObject) -> None:
+    assert_exact(known_table(), data.draw(known_documents()))
+
+
+WORDS = [
+    "hping3",
+    "HPing",
+    "nping",
+    "sh",
+    "bash",
+    "\u017fsh",
+    "k\u0131ll",
+    "KILL",
+    "\u0130nit",
+    "python3",
+    "/usr/bin/nc",
+    "exec",
+    "executed",
+    "5",
+    "true",
+    "a?c",
+]
+FIELDS = [
+    "process.name",
+    "process.executable",
+    "process.parent.name",
+    "process.args",
+    "event.action",
+    "user.id",
+]
+
+
+def patterns(word: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(
+        [
+            word,
+            word + "*",
+            "*" + word,
+            word[:2] + "?" + word[3:],
+            "*" + word + "*",
+            "*",
+            word[:1] + "*" + word[-1:],
+        ]
+    )
+
+
+def quoted(items: list[str]) -> str:
+    return ", ".join(f'"{item}"' for item in items)
+
+
+field = st.sampled_from(FIELDS)
+word = st.sampled_from(WORDS)
+words = st.lists(word, min_size=1, max_size=3)
+pattern = word.flatmap(patterns)
+atoms = st.one_of(
+    st.builds(lambda f, w: f'{f} == "{w}"', field, word),
+    st.builds(lambda f, w: f'{f} != "{w}"', field, word),
+    st.builds(lambda f, ws: f"{f} in ({quoted(ws)})", field, words),
+    st.builds(lambda f, ws: f"{f} in~ ({quoted(ws)})", field, words),
+    st.builds(lambda f, w: f'{f} in ("{w}", null)', field, word),
+    st.builds(lambda f, ps: f"{f} : ({quoted(ps)})", field, st.lists(pattern, min_size=1, max_size=3)),
+    st.builds(lambda f, ps: f"{f} like ({quoted(ps)})", field, st.lists(pattern, min_size=1, max_size=3)),
+    st.builds(lambda f, ps: f"{f} like~ ({quoted(ps)})", field, st.lists(pattern, min_size=1, max_size=3)),
+    st.builds(lambda f, w: f'{f} regex~ "{w.replace("?", ".").replace("*", "")}.*"', field, word),
+    st.builds(lambda f: f"{f} != null", field),
+    st.builds(lambda f, w: f'startsWith({f}, "{w[:2]}")', field, word),
+)
+conditions = st.recursive(
+    atoms,
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a} and {b})", inner, inner),
+        st.builds(lambda a, b: f"({a} or {b})", inner, inner),
+        st.builds(lambda a: f"not ({a})", inner),
+    ),
+    max_leaves=6,
+)
+queries = st.builds(
+    lambda cat, cond: f"{cat} where {cond}",
+    st.sampled_from(["process", "process", "any", "file"]),
+    conditions,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(queries, min_size=1, max_size=12), data=st.data())
+def test_table_matches_brute_force_on_generated_rules(texts: list[str], data: st.DataObject) -> None:
+    try:
+        rules = [make_rule(text, i) for i, text in enumerate(texts)]
+    except EqlSyntaxError:
+        assume(False)
+    table = RuleTable(rules)
+    near_misses = dict.fromkeys(FIELDS, {v for w in WORDS for v in variants(w)} | {w + "-x" for w in WORDS})
+    for doc in data.draw(
+        st.lists(documents(dict.fromkeys(FIELDS, set(WORDS)), near_misses), min_size=1, max_size=6)
+    ):
+        assert_exact(table, doc)
