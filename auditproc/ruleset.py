@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -474,12 +474,14 @@ FIELD_COST = {
     "event.action": 50.0,  # a handful of values shared by every exec event
 }
 OTHER_FIELD_COST = 5.0
-WILDCARD_COST_FACTOR = 2.0
+WILDCARD_COST_FACTOR = 2.0  # prefix or suffix of a pattern
+CONTAINS_COST_FACTOR = 4.0  # a literal inside a pattern: tested per key, not looked up
 # Present with the same few values on nearly every event: an index on them selects nothing.
 UNSELECTIVE_FIELDS = frozenset({"host.os.type", "event.type", "event.category", "event.kind", "event.module"})
 
 EXACT, FOLDED = "exact", "folded"
 PREFIX, FOLDED_PREFIX, SUFFIX, FOLDED_SUFFIX = "prefix", "folded-prefix", "suffix", "folded-suffix"
+CONTAINS, FOLDED_CONTAINS = "contains", "folded-contains"
 
 
 class Probe(NamedTuple):
@@ -498,8 +500,14 @@ class Alternative(NamedTuple):
     @property
     def cost(self) -> float:
         """Return the estimated cost of keying a rule on this alternative."""
-        wildcard = any(p.kind not in (EXACT, FOLDED) for p in self.probes)
-        return FIELD_COST.get(self.field, OTHER_FIELD_COST) * (WILDCARD_COST_FACTOR if wildcard else 1.0)
+        kinds = {p.kind for p in self.probes}
+        if kinds & {CONTAINS, FOLDED_CONTAINS}:
+            factor = CONTAINS_COST_FACTOR
+        elif kinds - {EXACT, FOLDED}:
+            factor = WILDCARD_COST_FACTOR
+        else:
+            factor = 1.0
+        return FIELD_COST.get(self.field, OTHER_FIELD_COST) * factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,6 +562,8 @@ def _predicate_probes(node: Node) -> tuple[str | None, frozenset[Probe] | None]:
         return _field_name(node.expr), _literal_probes(node.values, FOLDED if node.insensitive else EXACT)
     if isinstance(node, StringMatch) and node.kind in (":", "like"):
         return _field_name(node.expr), _pattern_probes(node.patterns, node.insensitive)
+    if isinstance(node, StringMatch) and node.kind == "regex":
+        return _field_name(node.expr), _regex_probes(node.patterns, node.insensitive)
     return None, None
 
 
@@ -574,7 +584,7 @@ def _literal_probes(values: tuple[Node, ...], kind: str) -> frozenset[Probe] | N
 
 
 def _pattern_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[Probe] | None:
-    """Probes for ``:``/``like`` patterns: the whole value, else the literal prefix, else the literal suffix.
+    """Probes for ``:``/``like`` patterns: the whole value, else its literal prefix, suffix or longest inner part.
 
     A pattern without ``*``/``?`` is plain equality (folded with ``str.lower`` when insensitive); an
     insensitive wildcard matches with ``re.IGNORECASE``, whose folding only agrees with ours on ASCII.
@@ -583,22 +593,125 @@ def _pattern_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[
     for pattern in patterns:
         if not (isinstance(pattern, Literal) and isinstance(pattern.value, str)):
             return None
-        text = pattern.value
-        pieces = re.split(r"[*?]", text)
-        head, tail = pieces[0], pieces[-1]
+        pieces = re.split(r"[*?]", pattern.value)
         if len(pieces) == 1:
-            probes.add(Probe(FOLDED, _fold(text)) if insensitive else Probe(EXACT, text))
-        elif insensitive and head and head.isascii():
-            probes.add(Probe(FOLDED_PREFIX, head.lower()))
-        elif insensitive and tail and tail.isascii():
-            probes.add(Probe(FOLDED_SUFFIX, tail.lower()))
-        elif not insensitive and head:
-            probes.add(Probe(PREFIX, head))
-        elif not insensitive and tail:
-            probes.add(Probe(SUFFIX, tail))
+            probes.add(Probe(FOLDED, _fold(pattern.value)) if insensitive else Probe(EXACT, pattern.value))
+            continue
+        inner = max(pieces[1:-1], key=len, default="")
+        for kind, piece in ((PREFIX, pieces[0]), (SUFFIX, pieces[-1]), (CONTAINS, inner)):
+            if piece and not (insensitive and not piece.isascii()):
+                probes.add(Probe(_FOLDED_KIND[kind], piece.lower()) if insensitive else Probe(kind, piece))
+                break
         else:
             return None
     return frozenset(probes)
+
+
+_FOLDED_KIND = {PREFIX: FOLDED_PREFIX, SUFFIX: FOLDED_SUFFIX, CONTAINS: FOLDED_CONTAINS}
+
+
+def _regex_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[Probe] | None:
+    """Probes for ``regex`` patterns: text every match must contain, when each pattern has some."""
+    probes = set()
+    for pattern in patterns:
+        text = (
+            _regex_literal(pattern.value)
+            if isinstance(pattern, Literal) and isinstance(pattern.value, str)
+            else None
+        )
+        if not text or (insensitive and not text.isascii()):
+            return None
+        probes.add(Probe(FOLDED_CONTAINS, text.lower()) if insensitive else Probe(CONTAINS, text))
+    return frozenset(probes)
+
+
+_REGEX_SHORTHANDS = frozenset("dDsSwW")
+_REGEX_GIVE_UP = frozenset("|&~<>#")  # alternation and Lucene's set operators: no single required text
+
+
+def _regex_literal(pattern: str) -> str | None:
+    """Return the longest run of literal text every full match of a Lucene regexp contains, or None.
+
+    Conservative: groups and classes are opaque, an optional or repeated atom ends a run.
+    """
+    runs = [""]
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        atom: str | None = None
+        if c == "\\":
+            if i + 1 >= n:
+                return None
+            atom = None if pattern[i + 1] in _REGEX_SHORTHANDS else pattern[i + 1]
+            i += 2
+        elif c == '"':
+            end = pattern.find('"', i + 1)
+            if end < 0:
+                return None
+            atom, i = pattern[i + 1 : end], end + 1
+        elif c in "([":
+            i = _regex_skip(pattern, i)
+            if i < 0:
+                return None
+        elif c in _REGEX_GIVE_UP or c in "?*+{":
+            return None
+        elif c in ".@":
+            i += 1
+        else:
+            atom, i = c, i + 1
+        quantifier = pattern[i] if i < n and pattern[i] in "?*+{" else ""
+        minimum = 1
+        if quantifier == "{":
+            end = pattern.find("}", i)
+            low = pattern[i + 1 : end].split(",", 1)[0] if end > 0 else ""
+            if not low.isdigit():
+                return None
+            minimum, i = int(low), end + 1
+        elif quantifier:
+            minimum = 0 if quantifier in "?*" else 1
+            i += 1
+        if atom is None or minimum == 0:
+            runs.append("")
+        else:
+            runs[-1] += atom
+            if quantifier:  # repeated: what follows is not next to this atom's first occurrence
+                runs.append("")
+    return max(runs, key=len) or None
+
+
+def _regex_skip(pattern: str, start: int) -> int:
+    """Return the index after the group or class opening at ``start``, or -1 when it is not closed."""
+    if pattern[start] == "[":
+        i = start + 1
+        if i < len(pattern) and pattern[i] == "^":
+            i += 1
+        if i < len(pattern) and pattern[i] == "]":
+            i += 1
+        while i < len(pattern) and pattern[i] != "]":
+            i += 2 if pattern[i] == "\\" else 1
+        return i + 1 if i < len(pattern) else -1
+    depth, i = 0, start
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            end = pattern.find('"', i + 1)
+            if end < 0:
+                return -1
+            i = end + 1
+            continue
+        if c == "[":
+            i = _regex_skip(pattern, i)
+            if i < 0:
+                return -1
+            continue
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        i += 1
+        if depth == 0:
+            return i
+    return -1
 
 
 # Non-ASCII characters that ``re.IGNORECASE`` (the engine's case-insensitive wildcards) equates with
@@ -616,35 +729,41 @@ def _fold_wildcard(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_WILDCARD_FOLD).lower()
 
 
-_CASED_KINDS = frozenset({PREFIX, SUFFIX})
-_SUFFIX_KINDS = frozenset({SUFFIX, FOLDED_SUFFIX})
-
-
 class _FieldIndex:
     """Rule positions reachable from one field's values, by probe kind."""
 
-    __slots__ = ("path", "exact", "folded", "ends")
+    __slots__ = ("get", "exact", "folded", "ends", "folded_ends", "contains", "folded_contains")
 
     def __init__(self, name: str) -> None:
-        self.path = tuple(name.split("."))
+        self.get = _values_getter(tuple(name.split(".")))
         self.exact: dict[str, list[int]] = {}
         self.folded: dict[str, list[int]] = {}
-        # (kind, length) → prefix or suffix of that length → positions
-        self.ends: dict[tuple[str, int], dict[str, list[int]]] = {}
+        # (is suffix, length) → prefix or suffix of that length → positions
+        self.ends: dict[tuple[bool, int], dict[str, list[int]]] = {}
+        self.folded_ends: dict[tuple[bool, int], dict[str, list[int]]] = {}
+        # inner text → positions; tested one by one, so kept to patterns with nothing better
+        self.contains: dict[str, list[int]] = {}
+        self.folded_contains: dict[str, list[int]] = {}
 
     def add(self, probe: Probe, position: int) -> None:
-        if probe.kind == EXACT:
-            table = self.exact
-        elif probe.kind == FOLDED:
-            table = self.folded
+        kind = probe.kind
+        if kind in (EXACT, FOLDED, CONTAINS, FOLDED_CONTAINS):
+            table = {
+                EXACT: self.exact,
+                FOLDED: self.folded,
+                CONTAINS: self.contains,
+                FOLDED_CONTAINS: self.folded_contains,
+            }[kind]
         else:
-            table = self.ends.setdefault((probe.kind, len(probe.text)), {})
+            ends = self.ends if kind in (PREFIX, SUFFIX) else self.folded_ends
+            table = ends.setdefault((kind in (SUFFIX, FOLDED_SUFFIX), len(probe.text)), {})
         table.setdefault(probe.text, []).append(position)
 
     def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
         """Add the positions of rules whose key one of this field's values in ``doc`` satisfies."""
-        exact, folded, ends = self.exact, self.folded, self.ends
-        for raw in _field_values(doc, self.path):
+        exact, folded, ends, folded_ends = self.exact, self.folded, self.ends, self.folded_ends
+        contains, folded_contains = self.contains, self.folded_contains
+        for raw in self.get(doc):
             value = raw if type(raw) is str else _keyword(raw)
             if value is None:
                 continue
@@ -652,13 +771,20 @@ class _FieldIndex:
                 out.update(hit)
             if folded and (hit := folded.get(_fold(value))):
                 out.update(hit)
-            if ends:
+            # A value shorter than a key yields a shorter piece, which no key of that length equals.
+            for (suffix, length), table in ends.items():
+                if hit := table.get(value[-length:] if suffix else value[:length]):
+                    out.update(hit)
+            for text, hit in contains.items():
+                if text in value:
+                    out.update(hit)
+            if folded_ends or folded_contains:
                 wild = _fold_wildcard(value)
-                for (kind, length), table in ends.items():
-                    text = value if kind in _CASED_KINDS else wild
-                    # A value shorter than ``length`` yields a shorter piece, which no key equals.
-                    piece = text[-length:] if kind in _SUFFIX_KINDS else text[:length]
-                    if hit := table.get(piece):
+                for (suffix, length), table in folded_ends.items():
+                    if hit := table.get(wild[-length:] if suffix else wild[:length]):
+                        out.update(hit)
+                for text, hit in folded_contains.items():
+                    if text in wild:
                         out.update(hit)
 
 
@@ -695,15 +821,17 @@ class RuleTable:
             index_key(rule.compiled.ast.condition) for rule in self.rules
         )
         self._any = _Bucket()
-        # category field path → category value → bucket (the field is event.category unless overridden)
-        self._categories: dict[tuple[str, ...], dict[str, _Bucket]] = {}
+        # category field → (its getter, category value → bucket); event.category unless overridden
+        self._categories: dict[str, tuple[Callable[[Any], Sequence[Any]], dict[str, _Bucket]]] = {}
         for position, (rule, key) in enumerate(zip(self.rules, self.keys, strict=True)):
             compiled = rule.compiled
             if compiled.category == "any":
                 bucket = self._any
             else:
-                buckets = self._categories.setdefault(tuple(compiled.category_field.split(".")), {})
-                bucket = buckets.setdefault(compiled.category, _Bucket())
+                name = compiled.category_field
+                if name not in self._categories:
+                    self._categories[name] = (_values_getter(tuple(name.split("."))), {})
+                bucket = self._categories[name][1].setdefault(compiled.category, _Bucket())
             bucket.add(key, position)
 
     @property
@@ -714,18 +842,40 @@ class RuleTable:
     def candidates(self, doc: Mapping[str, Any]) -> list[Rule]:
         """Return, in load order, the rules that may match ``doc``: a superset of the matches, cheap to find."""
         positions: set[int] = set()
-        self._any.collect(doc, positions)
-        for path, buckets in self._categories.items():
-            for category in _field_values(doc, path):
+        if self._any.scan or self._any.fields:
+            self._any.collect(doc, positions)
+        for get, buckets in self._categories.values():
+            for category in get(doc):
                 bucket = buckets.get(category if type(category) is str else _keyword(category))
                 if bucket is not None:
                     bucket.collect(doc, positions)
+        if not positions:
+            return []
         rules = self.rules
         return [rules[p] for p in sorted(positions)]
 
     def match(self, doc: Mapping[str, Any]) -> list[Rule]:
         """Return, in load order, exactly the rules whose query matches ``doc``."""
         return [rule for rule in self.candidates(doc) if rule.compiled.matches(doc)]
+
+
+def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:
+    """Return a callable giving every non-null value at ``path``; fast when no array is on the way."""
+
+    def get(doc: Any) -> Sequence[Any]:
+        node = doc
+        for part in path:
+            if type(node) is dict:
+                node = node.get(part)
+            elif node is None:
+                return ()
+            else:
+                return _field_values(doc, path)
+        if node is None:
+            return ()
+        return list(_leaves(node)) if type(node) is list else (node,)
+
+    return get
 
 
 def _field_values(doc: Any, path: tuple[str, ...]) -> list[Any]:

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from auditproc.eql import EqlSyntaxError, compile_query, parse_query
 from auditproc.eql.ast import Field, Literal, Not
 from auditproc.ruleset import (
+    CONTAINS,
     EXACT,
     FOLDED,
+    FOLDED_CONTAINS,
     FOLDED_PREFIX,
     FOLDED_SUFFIX,
     PREFIX,
@@ -72,11 +74,21 @@ INDEX_KEY_CASES = [
     ('process.name like ("py*", "*sh", "exact")', {NAME: {(PREFIX, "py"), (SUFFIX, "sh"), (EXACT, "exact")}}),
     ('process.name like~ ("Py*", "Exact")', {NAME: {(FOLDED_PREFIX, "py"), (FOLDED, "exact")}}),
     ('process.name like "*"', None),
-    ('process.name : "*x*"', None),
+    ('process.name : "*X*"', {NAME: {(FOLDED_CONTAINS, "x")}}),
+    ('process.name like ("*ab*cde*", "*?")', None),
+    ('process.name like "*ab*cde*"', {NAME: {(CONTAINS, "cde")}}),
     ('process.name : "\u0130nit*"', None),  # re.IGNORECASE folds non-ASCII differently from str.lower
     ('process.name : "*\u0131t"', None),
     ('process.name == "\u00c4"', {NAME: {(EXACT, "\u00c4")}}),
-    ('process.name regex "a.*"', None),
+    ('process.name regex "ab.*"', {NAME: {(CONTAINS, "ab")}}),
+    (
+        'process.executable regex~ """/VAR/run/\\w+\\.(pid|lock)"""',
+        {"process.executable": {(FOLDED_CONTAINS, "/var/run/")}},
+    ),
+    ('process.name regex ("ab?c", "x[0-9]+yz{2}")', {NAME: {(CONTAINS, "a"), (CONTAINS, "yz")}}),
+    ('process.name regex "a|b"', None),
+    ('process.name regex "[a-z]+"', None),
+    ('process.name regex~ ".*\u0130nit"', None),
     ('not process.name == "a"', None),
     ('process.name != "a"', None),
     ('process.name in ("a", null)', None),  # a null member also matches a missing field
@@ -122,10 +134,11 @@ TABLE_QUERIES = [
     'process where process.args == "5"',  # 4
     'any where process.name == "curl"',  # 5
     'file where process.name == "hping3"',  # 6
-    'process where process.executable regex ".*/tmp/.*"',  # 7: scanned
+    'process where process.executable regex "[/a-z]+"',  # 7: scanned
     'process where process.name == "true"',  # 8
     'process where process.name in~ ("kill")',  # 9
     'process where process.name : "s*"',  # 10
+    'process where process.command_line : "*\\\\x*\\\\x*"',  # 11
 ]
 
 
@@ -143,7 +156,7 @@ LOOKUP_CASES = [
     ("exact is case-sensitive", process_doc(name="HPING3"), [SCAN], []),
     ("folded", process_doc(name="NMAP"), [1, SCAN], [1]),
     ("folded prefix", process_doc(name="Python3.11"), [2, SCAN], [2]),
-    ("suffix", process_doc(executable="/usr/bin/nc"), [3, SCAN], [3]),
+    ("suffix", process_doc(executable="/usr/bin/nc"), [3, SCAN], [3, SCAN]),
     ("suffix is case-sensitive", process_doc(executable="/usr/bin/NC"), [SCAN], []),
     ("any value of an array", process_doc(args=["x", "5"]), [4, SCAN], [4]),
     ("number as keyword text", process_doc(args=[5]), [4, SCAN], [4]),
@@ -165,6 +178,7 @@ LOOKUP_CASES = [
     ),
     ("kelvin sign lowers to k", process_doc(name="\u212aILL"), [SCAN, 9], [9]),
     ("long s under re.IGNORECASE", process_doc(name="\u017fsh"), [SCAN, 10], [10]),
+    ("folded contains", process_doc(command_line="echo \\X41\\x42"), [SCAN, 11], [11]),
     ("no category", {"process": {"name": "hping3"}}, [], []),
     ("missing fields", {"event": {"category": ["process"]}}, [SCAN], []),
 ]
@@ -372,6 +386,8 @@ atoms = st.one_of(
     st.builds(lambda f, ps: f"{f} like ({quoted(ps)})", field, st.lists(pattern, min_size=1, max_size=3)),
     st.builds(lambda f, ps: f"{f} like~ ({quoted(ps)})", field, st.lists(pattern, min_size=1, max_size=3)),
     st.builds(lambda f, w: f'{f} regex~ "{w.replace("?", ".").replace("*", "")}.*"', field, word),
+    st.builds(lambda f, w, v: f'{f} regex ".*{w}[0-9]*({v}|x)?{w[:2]}+"', field, word, word),
+    st.builds(lambda f, w: f'{f} regex~ """{w[:1]}{{1,2}}.{w[1:]}"""', field, word),
     st.builds(lambda f: f"{f} != null", field),
     st.builds(lambda f, w: f'startsWith({f}, "{w[:2]}")', field, word),
 )
