@@ -19,6 +19,7 @@ from auditproc.parse import Record
 DEFAULT_WINDOW_MS = 5_000  # laurel's expiry; auparse's 2 s splits late records (audit-userspace#148)
 DEFAULT_MAX_INFLIGHT = 16_384
 DEFAULT_MAX_RECORDS_PER_EVENT = 4_096  # a hostile event must not grow without bound
+CLOCK_JUMP_MS = 600_000  # an event this far ahead of the stream's clock is from a broken clock
 
 
 @dataclass(slots=True)
@@ -95,9 +96,10 @@ class Assembler:
             self._order.append((rec.time_ms, key))
             if len(self._order) > 4 * self.max_inflight:
                 self._compact()
-            if rec.time_ms > self.newest_ms:
-                self.newest_ms = rec.time_ms
-                self.expire(self.newest_ms - self.window_ms)
+            # The clock is the newest arrival's time, not the largest ever seen: one record
+            # stamped in the far future must not stop completion by age for the rest of the run.
+            self.newest_ms = rec.time_ms
+            self.expire(rec.time_ms - self.window_ms)
             if len(table) > self.max_inflight:
                 self._evict_oldest()
         rtype = rec.type
@@ -118,9 +120,11 @@ class Assembler:
         event.records.append(rec)
 
     def expire(self, before_ms: int) -> None:
-        """Complete every event whose time is older than ``before_ms`` (audit time)."""
+        """Complete, oldest arrival first, events older than ``before_ms`` (audit time), and
+        events stamped so far ahead of it that they belong to another clock."""
         order, table = self._order, self._table
-        while order and order[0][0] < before_ms:
+        ahead_ms = before_ms + self.window_ms + CLOCK_JUMP_MS
+        while order and not before_ms <= order[0][0] <= ahead_ms:
             _, key = order.popleft()
             if key in table:
                 self._complete(key, "age")

@@ -46,6 +46,16 @@ def test_age_completes_relative_to_newest_record():
     assert shape == [(1, 1, "age"), (2, 1, "age"), (3, 2, "end")]
 
 
+def test_a_far_future_record_does_not_stop_completion_by_age():
+    # apparmor.d's corpus log has audit(11111111111.111:111), three centuries ahead.
+    records = [rec("2000000000.000", 1), rec("1700000000.000", 2), rec("1700000600.000", 3)]
+    out: list[AuditEvent] = []
+    asm = Assembler(out.append, window_ms=5000)
+    for r in records:
+        asm.push(r)
+    assert [(e.serial, e.completed_by) for e in out] == [(1, "age"), (2, "age")]
+
+
 def test_straggler_within_window_joins_its_event():
     shape, _ = run([rec("10.000", 1, "SYSCALL"), rec("10.001", 2, "SYSCALL"), rec("10.000", 1, "PROCTITLE")])
     assert shape == [(1, 2, "end"), (2, 1, "end")]

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditproc.parse import ParseError, ParseReason, Record, decode_bytes, parse_line, split_fields
+from auditproc.parse import (
+    LineParser,
+    ParseError,
+    ParseReason,
+    Record,
+    decode_bytes,
+    parse_line,
+    split_fields,
+)
 from auditproc.sources import read_lines
 
 HEADER = b"type=SYSCALL msg=audit(1700000000.123:4242): "
@@ -50,6 +58,8 @@ def test_header(line, rtype, node, rid, serial, time_ms):
         (b"type=PATH msg=audit(1718000090.000:13001", ParseReason.BAD_EVENT_ID),
         (b"type=PATH msg=audit(abc.def:12): x", ParseReason.BAD_EVENT_ID),
         (b"type=SYSCALL foo=bar", ParseReason.BAD_HEADER),
+        (b"type=EMPTYDATE msg=audit(): x", ParseReason.BAD_EVENT_ID),
+        (b"type= msg=audit(1337845333.174:94984): missing type value", ParseReason.BAD_HEADER),
     ],
 )
 def test_bad_lines_are_values(line, reason):
@@ -76,6 +86,17 @@ def test_bad_lines_are_values(line, reason):
 def test_split_fields(body, expected):
     fields, _ = split_fields(body)
     assert fields == expected
+
+
+def test_stream_parser_caches_only_what_is_equal():
+    parser = LineParser()
+    first = parser.parse(b"type=SYSCALL msg=audit(1.500:7): a=1")
+    assert isinstance(parser.parse(b"type=EMPTYDATE msg=audit(): x"), ParseError)
+    second = parser.parse(b"type=CWD msg=audit(1.500:7):  cwd=\"/\"")
+    third = parser.parse(b"type=CWD msg=audit(2.000:8): cwd=\"/\"")
+    assert (first.time_ms, first.serial) == (second.time_ms, second.serial) == (1500, 7)
+    assert (third.time_ms, third.serial) == (2000, 8)
+    assert second.fields == {"cwd": b'"/"'}
 
 
 def test_user_message_fields_are_merged():
