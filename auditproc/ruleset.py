@@ -471,11 +471,20 @@ FIELD_COST = {
     "file.path": 2.0,
     "process.args": 3.0,  # many values per event
     "process.parent.args": 4.0,
-    "event.action": 50.0,  # a handful of values shared by every exec event
+    "event.action": 2.0,  # other agents' values (Defend's "exec") never occur on auditd input
 }
 OTHER_FIELD_COST = 5.0
+# Values nearly every exec event auditproc emits carries: a key that accepts one selects almost nothing.
+COMMON_VALUES = {
+    "event.action": ("executed",),
+    "auditd.data.syscall": ("execve",),
+    "user.id": ("0",),
+    "user.name": ("root",),
+}
+COMMON_VALUE_COST = 50.0
 WILDCARD_COST_FACTOR = 2.0  # prefix or suffix of a pattern
 CONTAINS_COST_FACTOR = 4.0  # a literal inside a pattern: tested per key, not looked up
+VALUE_CACHE_ENTRIES = 4096  # per indexed field; the cache is emptied when full
 # Present with the same few values on nearly every event: an index on them selects nothing.
 UNSELECTIVE_FIELDS = frozenset({"host.os.type", "event.type", "event.category", "event.kind", "event.module"})
 
@@ -485,10 +494,24 @@ CONTAINS, FOLDED_CONTAINS = "contains", "folded-contains"
 
 
 class Probe(NamedTuple):
-    """One indexable fact: the field's value equals / starts with / ends with ``text`` (``kind``)."""
+    """One indexable fact: the field's value equals / starts with / ends with / contains ``text`` (``kind``)."""
 
     kind: str
     text: str
+
+    def accepts(self, value: str) -> bool:
+        """Return whether ``value`` satisfies this probe."""
+        if self.kind in (EXACT, PREFIX, SUFFIX, CONTAINS):
+            folded = value
+        else:
+            folded = _fold(value) if self.kind == FOLDED else _fold_wildcard(value)
+        if self.kind in (EXACT, FOLDED):
+            return folded == self.text
+        if self.kind in (PREFIX, FOLDED_PREFIX):
+            return folded.startswith(self.text)
+        if self.kind in (SUFFIX, FOLDED_SUFFIX):
+            return folded.endswith(self.text)
+        return self.text in folded
 
 
 class Alternative(NamedTuple):
@@ -500,6 +523,9 @@ class Alternative(NamedTuple):
     @property
     def cost(self) -> float:
         """Return the estimated cost of keying a rule on this alternative."""
+        common = COMMON_VALUES.get(self.field, ())
+        if any(probe.accepts(value) for probe in self.probes for value in common):
+            return COMMON_VALUE_COST
         kinds = {p.kind for p in self.probes}
         if kinds & {CONTAINS, FOLDED_CONTAINS}:
             factor = CONTAINS_COST_FACTOR
@@ -732,7 +758,7 @@ def _fold_wildcard(text: str) -> str:
 class _FieldIndex:
     """Rule positions reachable from one field's values, by probe kind."""
 
-    __slots__ = ("get", "exact", "folded", "ends", "folded_ends", "contains", "folded_contains")
+    __slots__ = ("get", "exact", "folded", "ends", "folded_ends", "contains", "folded_contains", "cache")
 
     def __init__(self, name: str) -> None:
         self.get = _values_getter(tuple(name.split(".")))
@@ -744,8 +770,11 @@ class _FieldIndex:
         # inner text → positions; tested one by one, so kept to patterns with nothing better
         self.contains: dict[str, list[int]] = {}
         self.folded_contains: dict[str, list[int]] = {}
+        # value → positions it selects; exec streams repeat names, paths and arguments all the time
+        self.cache: dict[str, tuple[int, ...]] = {}
 
     def add(self, probe: Probe, position: int) -> None:
+        self.cache.clear()
         kind = probe.kind
         if kind in (EXACT, FOLDED, CONTAINS, FOLDED_CONTAINS):
             table = {
@@ -761,31 +790,42 @@ class _FieldIndex:
 
     def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
         """Add the positions of rules whose key one of this field's values in ``doc`` satisfies."""
-        exact, folded, ends, folded_ends = self.exact, self.folded, self.ends, self.folded_ends
-        contains, folded_contains = self.contains, self.folded_contains
-        for raw in self.get(doc):
+        values = self.get(doc)
+        if not values:
+            return
+        cache = self.cache
+        for raw in values:
             value = raw if type(raw) is str else _keyword(raw)
             if value is None:
                 continue
-            if exact and (hit := exact.get(value)):
+            hit = cache.get(value)
+            if hit is None:
+                if len(cache) >= VALUE_CACHE_ENTRIES:
+                    cache.clear()
+                hit = cache[value] = self._positions(value)
+            if hit:
                 out.update(hit)
-            if folded and (hit := folded.get(_fold(value))):
-                out.update(hit)
-            # A value shorter than a key yields a shorter piece, which no key of that length equals.
-            for (suffix, length), table in ends.items():
-                if hit := table.get(value[-length:] if suffix else value[:length]):
-                    out.update(hit)
-            for text, hit in contains.items():
-                if text in value:
-                    out.update(hit)
-            if folded_ends or folded_contains:
-                wild = _fold_wildcard(value)
-                for (suffix, length), table in folded_ends.items():
-                    if hit := table.get(wild[-length:] if suffix else wild[:length]):
-                        out.update(hit)
-                for text, hit in folded_contains.items():
-                    if text in wild:
-                        out.update(hit)
+
+    def _positions(self, value: str) -> tuple[int, ...]:
+        """Return the positions of rules whose key ``value`` satisfies."""
+        found: list[int] = []
+        found += self.exact.get(value, ())
+        if self.folded:
+            found += self.folded.get(_fold(value), ())
+        # A value shorter than a key yields a shorter piece, which no key of that length equals.
+        for (suffix, length), table in self.ends.items():
+            found += table.get(value[-length:] if suffix else value[:length], ())
+        for text, hit in self.contains.items():
+            if text in value:
+                found += hit
+        if self.folded_ends or self.folded_contains:
+            wild = _fold_wildcard(value)
+            for (suffix, length), table in self.folded_ends.items():
+                found += table.get(wild[-length:] if suffix else wild[:length], ())
+            for text, hit in self.folded_contains.items():
+                if text in wild:
+                    found += hit
+        return tuple(found)
 
 
 class _Bucket:
@@ -807,7 +847,8 @@ class _Bucket:
                 index.add(probe, position)
 
     def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
-        out.update(self.scan)
+        if self.scan:
+            out.update(self.scan)
         for index in self.fields.values():
             index.collect(doc, out)
 

@@ -99,6 +99,16 @@ INDEX_KEY_CASES = [
     ('host.os.type == "linux" and event.type == "start"', None),
     ('event.action == "exec"', {"event.action": {(EXACT, "exec")}}),
     ('event.action == "exec" and process.name == "a"', {NAME: {(EXACT, "a")}}),
+    # auditproc's events never carry Defend's "exec": keyed on it, the rule is never a candidate here
+    (
+        'event.action == "exec" and (process.name == "a" or process.executable : "/x*")',
+        {"event.action": {(EXACT, "exec")}},
+    ),
+    (
+        'event.action like ("exec*", "start") and process.parent.name == "a"',
+        {"process.parent.name": {(EXACT, "a")}},
+    ),
+    ('user.id == "0" and process.parent.args == "-c"', {"process.parent.args": {(EXACT, "-c")}}),
     ('process.parent.name == "a" and process.name == "b"', {NAME: {(EXACT, "b")}}),
     ('process.executable == "/x" and process.name like "a*"', {"process.executable": {(EXACT, "/x")}}),
     (
