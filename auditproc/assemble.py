@@ -81,15 +81,15 @@ class Assembler:
         """Number of events in flight (including ones known to be discarded)."""
         return len(self._table)
 
-    def push(self, rec: Record) -> None:
-        """Add one record; may complete this or older events."""
+    def push(self, rec: Record) -> bool:
+        """Add one record; may complete this or older events. False when its event is discarded."""
         key = rec.id if rec.node is None else (rec.node, rec.id)
         table = self._table
         if key in table:
             event = table[key]
             if event is None:
                 self.stats.filtered_records += 1
-                return
+                return False
         else:
             event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [])
             table[key] = event
@@ -105,19 +105,20 @@ class Assembler:
         rtype = rec.type
         if rtype == "EOE":
             self._complete(key, "eoe")
-            return
+            return True
         if self._wanted_types is not None and rtype not in self._wanted_types:
             self.stats.filtered_records += 1
-            return
+            return True
         if rtype == "SYSCALL" and self._wanted_syscall is not None and not self._wanted_syscall(rec):
             self.stats.filtered_records += len(event.records) + 1
             table[key] = _DROP
-            return
+            return False
         if len(event.records) >= self.max_records:
             event.dropped_records += 1
             self.stats.capped_records += 1
-            return
+            return True
         event.records.append(rec)
+        return True
 
     def expire(self, before_ms: int) -> None:
         """Complete, oldest arrival first, events older than ``before_ms`` (audit time), and

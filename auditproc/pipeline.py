@@ -14,7 +14,7 @@ import orjson
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS, Assembler, AuditEvent
 from auditproc.ecs import EcsSettings, endpoint_profile, exit_group_pid, is_process_syscall, to_ecs
 from auditproc.identity import UserDb
-from auditproc.parse import LineParser, ParseError
+from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable
 from auditproc.sources import (
     DEFAULT_MAX_LINE_BYTES,
@@ -124,7 +124,8 @@ def iter_documents(
     )
     ecs_settings = settings.ecs
     cap = settings.max_line_bytes
-    parse = LineParser().parse
+    parser = LineParser()
+    parse = parser.parse
     push = asm.push
     # Counters are locals in this loop (attribute updates per line are a measured cost).
     for inp, stream in _open_each(paths, stats, reporter):
@@ -143,11 +144,14 @@ def iter_documents(
                 else:
                     stats.blank += 1
                     continue
-                if rec.__class__ is ParseError:
-                    stats.malformed[rec.reason.value] += 1
-                    reporter.bad_line(inp.name, lineno, rec.reason.value, rec.raw)
-                    continue
-                push(rec)
+                cls = rec.__class__
+                if cls is not Record:
+                    if cls is ParseError:
+                        stats.malformed[rec.reason.value] += 1
+                        reporter.bad_line(inp.name, lineno, rec.reason.value, rec.raw)
+                    continue  # or SKIPPED: the rest of an event already discarded
+                if not push(rec):
+                    parser.skip_event(rec.node, rec.id)
                 if ready:
                     yield from _normalize(ready, ecs_settings, stats, on_exit)
                 if progress is not None and not lineno & 0xFFFF:
