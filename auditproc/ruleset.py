@@ -234,7 +234,8 @@ def _load_file(path: Path, *, all_rules: bool) -> Rule | SkippedRule | list[Rule
         compiled = compile_query(rule["query"])
     except EqlSyntaxError as exc:
         line, column = _query_position(text, exc.line, exc.column)
-        return [RuleProblem(path, line, column, f"EQL syntax error: {exc}")]
+        # args[0] is the bare message; str(exc) adds the query-relative position and a caret line.
+        return [RuleProblem(path, line, column, f"EQL syntax error: {exc.args[0] if exc.args else exc}")]
     except EqlUnsupportedError as exc:
         return SkippedRule(path, name, f"unsupported: {exc.kind} ({exc.reason})")
 
@@ -413,7 +414,7 @@ def _table_position(text: str, table: str) -> tuple[int, int]:
     """Return the position of a table's header, or of the file start when it has none."""
     for name, start, _ in _table_spans(text):
         if name == table:
-            return _line_column(text, start + len(text[start:]) - len(text[start:].lstrip()))
+            return _line_column(text, text.index("[", start))
     return 1, 1
 
 
@@ -541,11 +542,6 @@ class IndexKey:
     """What every match of a rule satisfies: one of the alternatives holds (at most one per field)."""
 
     alternatives: tuple[Alternative, ...]
-
-    @property
-    def cost(self) -> float:
-        """Return the summed cost of the alternatives (lower is more selective)."""
-        return sum(alt.cost for alt in self.alternatives)
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -322,6 +322,7 @@ def test_eql_error_points_at_the_token_in_the_file(tmp_path: Path) -> None:
     (problem,) = load_rules([path]).errors
     line = text.splitlines()[problem.line - 1]
     assert line[problem.column - 1 :].startswith('= "x"')
+    assert "\n" not in str(problem) and "(line 2" not in str(problem)
 
 
 def test_collects_every_problem_and_keeps_going(tmp_path: Path) -> None:
