@@ -157,40 +157,29 @@ class LineParser:
 
     def parse(self, line: bytes, truncated: bool = False) -> Record | ParseError | Skipped:
         """Parse one line (without its newline) into a ``Record`` or a ``ParseError``."""
-        pos = 0
         node = None
-        if line.startswith(b"node="):
-            # audit-userspace#161: a node name can contain a space; it ends at the last
-            # " type=" before the header.
-            hdr = line.find(b" msg=audit(")
-            pos = line.rfind(b" type=", 0, hdr if hdr > 0 else len(line))
-            if pos < 0:
+        if line.startswith(b"type="):  # the common case, kept to a few C calls
+            sp = line.find(b" ", 5)
+            if sp < 6:
                 return ParseError(ParseReason.BAD_HEADER, line)
-            node = line[5:pos]
-            pos += 1
-        elif not line.startswith(b"type="):
-            return self._relayed(line, truncated)
-        sp = line.find(b" ", pos + 5)
-        if sp < 0 or sp == pos + 5:
-            return ParseError(ParseReason.BAD_HEADER, line)
-        raw_type = line[pos + 5:sp]
+            if not line.startswith(b"msg=audit(", sp + 1):
+                return _no_event_id(line, sp)
+            raw_type = line[5:sp]
+            id_at = sp + 11
+        else:
+            head = _other_header(line)
+            if head.__class__ is ParseError:
+                return head  # type: ignore[return-value]
+            raw_type, node, id_at = head  # type: ignore[misc]
         rtype = self._types.get(raw_type) or self._type_name(raw_type)
-        if line.startswith(b"msg=audit(", sp + 1):
-            return self._finish(rtype, node, line, sp + 11, truncated)
-        if line.startswith(b"msg=", sp + 1):
-            return ParseError(ParseReason.NO_EVENT_ID, line)  # e.g. "type=UNKNOWN[1329] msg=?"
-        return ParseError(ParseReason.BAD_HEADER, line)
-
-    def _finish(
-        self, rtype: str, node: bytes | None, line: bytes, id_at: int, truncated: bool
-    ) -> Record | ParseError | Skipped:
         close = line.find(b")", id_at)
         if close < 0:
             return ParseError(ParseReason.BAD_EVENT_ID, line)
         span = line[id_at:close]
         # The rest of an event already dropped needs no Record: on a busy host most lines
         # belong to non-exec syscalls, and this spares building three of every four.
-        if self._skip is not None and span == self._skip[1] and node == self._skip[0]:
+        skip = self._skip
+        if skip is not None and span == skip[1] and node == skip[0]:
             return SKIPPED
         if span != self._span:
             stamp, colon, serial = span.partition(b":")
@@ -209,17 +198,6 @@ class LineParser:
             body_at = len(line) - len(line[body_at:].lstrip(b" "))
         return Record(rtype, node, span, self._time_ms, self._serial, line, body_at, truncated)
 
-    def _relayed(self, line: bytes, truncated: bool) -> Record | ParseError | Skipped:
-        """Lines relayed by syslog or the kernel ring: ``… audit: type=1300 audit(…): body``."""
-        pos = line.find(b"type=")
-        if pos < 0 or (pos and line[pos - 1:pos] != b" "):
-            return ParseError(ParseReason.NOT_A_RECORD, line)
-        sp = line.find(b" ", pos + 5)
-        hdr = line.find(b"audit(", pos)
-        if sp < 0 or sp == pos + 5 or hdr < 0 or line[sp + 1:hdr] not in (b"", b"msg="):
-            return ParseError(ParseReason.NOT_A_RECORD, line)
-        return self._finish(self._type_name(line[pos + 5:sp]), None, line, hdr + 6, truncated)
-
     def _type_name(self, raw: bytes) -> str:
         if raw.isdigit():
             number = int(raw)
@@ -229,6 +207,38 @@ class LineParser:
         if len(self._types) < 4096:  # bounded: garbage must not grow the cache
             self._types[raw] = name
         return name
+
+
+def _no_event_id(line: bytes, sp: int) -> ParseError:
+    if line.startswith(b"msg=", sp + 1):
+        return ParseError(ParseReason.NO_EVENT_ID, line)  # e.g. "type=UNKNOWN[1329] msg=?"
+    return ParseError(ParseReason.BAD_HEADER, line)
+
+
+def _other_header(line: bytes) -> tuple[bytes, bytes | None, int] | ParseError:
+    """(raw type, node, where the id starts) for a ``node=`` prefix or a syslog-relayed line."""
+    if line.startswith(b"node="):
+        # audit-userspace#161: a node name can contain a space; it ends at the last
+        # " type=" before the header.
+        hdr = line.find(b" msg=audit(")
+        pos = line.rfind(b" type=", 0, hdr if hdr > 0 else len(line))
+        if pos < 0:
+            return ParseError(ParseReason.BAD_HEADER, line)
+        sp = line.find(b" ", pos + 6)
+        if sp < pos + 7:
+            return ParseError(ParseReason.BAD_HEADER, line)
+        if not line.startswith(b"msg=audit(", sp + 1):
+            return _no_event_id(line, sp)
+        return line[pos + 6:sp], line[5:pos], sp + 11
+    # Relayed by syslog or the kernel ring: "… audit: type=1300 audit(…): body".
+    pos = line.find(b"type=")
+    if pos < 0 or (pos and line[pos - 1:pos] != b" "):
+        return ParseError(ParseReason.NOT_A_RECORD, line)
+    sp = line.find(b" ", pos + 5)
+    hdr = line.find(b"audit(", pos)
+    if sp < 0 or sp == pos + 5 or hdr < 0 or line[sp + 1:hdr] not in (b"", b"msg="):
+        return ParseError(ParseReason.NOT_A_RECORD, line)
+    return line[pos + 5:sp], None, hdr + 6
 
 
 # --- body -------------------------------------------------------------------

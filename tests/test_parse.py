@@ -166,6 +166,31 @@ def test_read_lines_crlf():
     assert list(read_lines(io.BufferedReader(io.BytesIO(b"a\r\nb\n")))) == [b"a", b"b"]
 
 
+def simple_lines(data: bytes, max_line_bytes: int) -> list[bytes]:
+    """The obvious reference: split, cut long lines, drop the \\r of complete short ones."""
+    *complete, last = data.split(b"\n")
+    out = [
+        line[: max_line_bytes + 1] if len(line) > max_line_bytes else line.removesuffix(b"\r")
+        for line in complete
+    ]
+    if last:
+        out.append(last[: max_line_bytes + 1])
+    return out
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"x")), max_size=12),
+    st.sampled_from([b"", b"\n", b"\r\n"]),
+    st.sampled_from([1, 2, 3, 7, 64, 1 << 20]),
+    st.sampled_from([5, 10, 100]),
+)
+def test_read_lines_matches_the_obvious_reader(pieces, end, block_bytes, max_line_bytes):
+    data = b"\n".join(pieces) + end
+    lines = list(read_lines(io.BytesIO(data), max_line_bytes, block_bytes))
+    assert lines == simple_lines(data, max_line_bytes)
+
+
 # --- properties ---------------------------------------------------------------
 
 
