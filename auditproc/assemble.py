@@ -10,7 +10,7 @@ event goes to the ``emit`` callback, and evictions are counted.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +19,8 @@ from auditproc.parse import Record
 DEFAULT_WINDOW_MS = 5_000  # laurel's expiry; auparse's 2 s splits late records (audit-userspace#148)
 DEFAULT_MAX_INFLIGHT = 16_384
 DEFAULT_MAX_RECORDS_PER_EVENT = 4_096  # a hostile event must not grow without bound
+RECENT_KEYS = 4_096  # completed events remembered so their stragglers are not a new event
+MIN_EVENTS_BEHIND = 16  # ...and at least this many events begun after it
 CLOCK_JUMP_MS = 600_000  # an event this far ahead of the stream's clock is from a broken clock
 
 
@@ -31,8 +33,10 @@ class AuditEvent:
     time_ms: int
     serial: int
     records: list[Record]
-    completed_by: str = ""  # "eoe", "age", "overflow" or "end"
+    completed_by: str = ""  # "eoe", "age", "idle", "overflow" or "end"
     dropped_records: int = 0  # records beyond the per-event cap
+    position: object = None  # where its first record was read (follow mode's checkpoint)
+    last_seen: float = 0.0  # the assembler's wall clock at its latest record (follow mode)
 
 
 @dataclass(slots=True)
@@ -44,6 +48,7 @@ class AssemblyStats:
     by_cause: dict[str, int] = field(default_factory=dict)
     filtered_records: int = 0  # records of events nobody asked for (non-exec syscalls)
     capped_records: int = 0
+    late_records: int = 0  # records of an event that had already completed
 
 
 _DROP = None  # table value for an event already known to be uninteresting
@@ -59,6 +64,7 @@ class Assembler:
         window_ms: int = DEFAULT_WINDOW_MS,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         max_records: int = DEFAULT_MAX_RECORDS_PER_EVENT,
+        min_events_behind: int = MIN_EVENTS_BEHIND,
         wanted_types: frozenset[str] | None = None,
         wanted_syscall: Callable[[Record], bool] | None = None,
     ) -> None:
@@ -66,6 +72,7 @@ class Assembler:
         self.window_ms = window_ms
         self.max_inflight = max_inflight
         self.max_records = max_records
+        self.min_events_behind = min_events_behind
         # Records of other types only register their event (so it is counted); with a
         # syscall filter, an event whose SYSCALL it rejects is discarded as soon as the SYSCALL
         # is seen, and its later records are dropped on arrival: most events on a busy host
@@ -73,9 +80,14 @@ class Assembler:
         self._wanted_types = wanted_types
         self._wanted_syscall = wanted_syscall
         self._table: dict[object, AuditEvent | None] = {}
-        self._order: deque[tuple[int, object]] = deque()  # (time_ms, key), oldest first
+        self._order: deque[tuple[int, int, object]] = deque()  # (time_ms, arrival no., key)
+        self._arrivals = 0  # events begun so far
         self.newest_ms = 0
         self.stats = AssemblyStats()
+        # Set by a follower before push: where the record was read, and a wall clock.
+        self.position: object = None
+        self.clock = 0.0
+        self._recent: OrderedDict[object, None] = OrderedDict()  # FIFO of completed keys
 
     def __len__(self) -> int:
         """Number of events in flight (including ones known to be discarded)."""
@@ -90,10 +102,15 @@ class Assembler:
             if event is None:
                 self.stats.filtered_records += 1
                 return False
+        elif key in self._recent:
+            # A straggler after its event completed (wazuh#35250): never a second, partial event.
+            self.stats.late_records += 1
+            return False
         else:
-            event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [])
+            event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [], position=self.position)
             table[key] = event
-            self._order.append((rec.time_ms, key))
+            self._arrivals += 1
+            self._order.append((rec.time_ms, self._arrivals, key))
             if len(self._order) > 4 * self.max_inflight:
                 self._compact()
             # The clock is the newest arrival's time, not the largest ever seen: one record
@@ -118,6 +135,7 @@ class Assembler:
             self.stats.capped_records += 1
             return True
         event.records.append(rec)
+        event.last_seen = self.clock
         return True
 
     def expire(self, before_ms: int) -> None:
@@ -125,29 +143,58 @@ class Assembler:
         events stamped so far ahead of it that they belong to another clock."""
         order, table = self._order, self._table
         ahead_ms = before_ms + self.window_ms + CLOCK_JUMP_MS
-        while order and not before_ms <= order[0][0] <= ahead_ms:
-            _, key = order.popleft()
+        newest = self._arrivals - self.min_events_behind
+        while order:
+            time_ms, arrival, key = order[0]
+            # Old by the clock and overtaken by enough newer events: a quiet host's next event
+            # can be seconds newer while the previous one's last record is still to come
+            # (go-libaudit testdata/out_of_order.log).
+            if not ((time_ms < before_ms and arrival <= newest) or time_ms > ahead_ms):
+                break
+            order.popleft()
             if key in table:
                 self._complete(key, "age")
+
+    def expire_idle(self, before: float) -> None:
+        """Complete events whose latest record arrived before ``before`` (the ``clock``'s scale):
+        following a live log, an event must not wait for the next one to be emitted."""
+        for key in [k for k, e in self._table.items() if e is not None and e.last_seen < before]:
+            self._complete(key, "idle")
+
+    def oldest_position(self) -> object:
+        """The position of the earliest-read event still in flight whose output is pending, or None."""
+        positions = [e.position for e in self._table.values() if e is not None and e.records]
+        return min(positions, default=None)  # type: ignore[type-var]
+
+    def mark_done(self, keys: list[object]) -> None:
+        """Events already emitted before a restart: their records are ignored if read again."""
+        for key in keys:
+            self._remember(key)
 
     def flush(self) -> None:
         """Complete every event in flight (end of input, or shutdown)."""
         order = self._order
         while order:
-            _, key = order.popleft()
+            key = order.popleft()[2]
             if key in self._table:
                 self._complete(key, "end")
+
+    def _remember(self, key: object) -> None:
+        recent = self._recent
+        recent[key] = None
+        if len(recent) > RECENT_KEYS:
+            recent.popitem(last=False)
 
     def _compact(self) -> None:
         # Events completed by EOE leave stale keys in _order; with a clock that never moves
         # (anonymised logs with one id everywhere) age would never remove them.
         table = self._table
-        self._order = deque(item for item in self._order if item[1] in table)
+        self._order = deque(item for item in self._order if item[2] in table)
 
     def _evict_oldest(self) -> None:
         order = self._order
         while order:
-            _, key = order.popleft()
+            key = order.popleft()[2]
             if key in self._table:
                 self._complete(key, "overflow")
                 return
@@ -155,6 +202,7 @@ class Assembler:
     def _complete(self, key: object, cause: str) -> None:
         event = self._table.pop(key)
         # The key's entry in _order goes stale and is skipped when it reaches the front.
+        self._remember(key)
         stats = self.stats
         stats.events += 1
         if event is None or not event.records:

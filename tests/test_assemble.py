@@ -42,7 +42,8 @@ def test_eoe_completes_at_once():
 
 
 def test_age_completes_relative_to_newest_record():
-    shape, _ = run([rec("10.000", 1), rec("10.500", 2), rec("16.000", 3), rec("16.000", 3)], window_ms=5000)
+    shape, _ = run([rec("10.000", 1), rec("10.500", 2), rec("16.000", 3), rec("16.000", 3)], window_ms=5000,
+                   min_events_behind=0)
     assert shape == [(1, 1, "age"), (2, 1, "age"), (3, 2, "end")]
 
 
@@ -50,10 +51,21 @@ def test_a_far_future_record_does_not_stop_completion_by_age():
     # apparmor.d's corpus log has audit(11111111111.111:111), three centuries ahead.
     records = [rec("2000000000.000", 1), rec("1700000000.000", 2), rec("1700000600.000", 3)]
     out: list[AuditEvent] = []
-    asm = Assembler(out.append, window_ms=5000)
+    asm = Assembler(out.append, window_ms=5000, min_events_behind=0)
     for r in records:
         asm.push(r)
     assert [(e.serial, e.completed_by) for e in out] == [(1, "age"), (2, "age")]
+
+
+def test_an_old_event_waits_for_newer_events_to_overtake_it():
+    # go-libaudit testdata/out_of_order.log: the next event is 7.8 s newer, yet the last PATH
+    # of the previous one arrives after it.
+    shape, _ = run([rec("1.000", 60, "SYSCALL"), rec("9.000", 61, "SYSCALL"), rec("1.000", 60, "PATH")])
+    assert shape == [(60, 2, "end"), (61, 1, "end")]
+    many = [rec("1.000", 60, "SYSCALL")] + [rec("9.000", n) for n in range(100, 117)] + [rec("1.000", 60, "PATH")]
+    shape, asm = run(many, min_events_behind=16)
+    assert shape[0] == (60, 1, "age")
+    assert asm.stats.late_records == 1  # a straggler is counted, never a second partial event
 
 
 def test_straggler_within_window_joins_its_event():
