@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
@@ -102,42 +102,64 @@ def safe_excerpt(raw: bytes, limit: int = 120) -> str:
     return text + ("…" if len(raw) > limit else "")
 
 
-def iter_documents(
-    paths: Iterable[str],
-    settings: PipelineSettings,
-    stats: RunStats,
-    reporter: Reporter,
-    progress: Callable[[int], None] | None = None,
-    on_exit: Callable[[int], None] | None = None,
-) -> Iterable[dict]:
-    """ECS process documents for every exec event in the inputs, in completion order.
+class ExecPipeline:
+    """parse → assemble → ECS → enrich over lines, keeping its state between calls.
 
-    ``on_exit(pid)`` is called, in the same order, for every process seen ending.
+    Replay feeds it one file after another, the follower one batch after another; both get the
+    same hot loop. ``feed`` and ``finish`` are generators of ECS documents, so a caller's memory
+    stays bounded by the events in flight.
     """
-    ready: list[AuditEvent] = []
-    asm = Assembler(
-        ready.append,
-        window_ms=settings.window_ms,
-        max_inflight=settings.max_inflight,
-        wanted_types=EXEC_RECORD_TYPES,
-        wanted_syscall=is_process_syscall,
-    )
-    ecs_settings = settings.ecs
-    cap = settings.max_line_bytes
-    parser = LineParser()
-    parse = parser.parse
-    push = asm.push
-    # Counters are locals in this loop (attribute updates per line are a measured cost).
-    for inp, stream in _open_each(paths, stats, reporter):
-        lineno = nbytes = 0
+
+    def __init__(
+        self,
+        settings: PipelineSettings,
+        stats: RunStats,
+        reporter: Reporter,
+        *,
+        enrich: bool = True,
+        process_table: ProcessTable | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = stats
+        self.reporter = reporter
+        self.ready: list[AuditEvent] = []
+        self.assembler = Assembler(
+            self.ready.append,
+            window_ms=settings.window_ms,
+            max_inflight=settings.max_inflight,
+            wanted_types=EXEC_RECORD_TYPES,
+            wanted_syscall=is_process_syscall,
+        )
+        self.parser = LineParser()
+        self.lineno = 0  # lines read from the current source
+        self.tree = (process_table or ProcessTable(settings.max_processes)) if enrich else None
+        self.emitted: deque[tuple[object, object]] | None = None  # (position, key) log for a follower
+
+    def feed(
+        self,
+        lines: Iterable[bytes],
+        source: str,
+        positions: list | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[dict]:
+        """Documents completed while reading ``lines`` (``positions[i]``: where line i was read)."""
+        stats, reporter = self.stats, self.reporter
+        cap = self.settings.max_line_bytes
+        parser, asm, ready = self.parser, self.assembler, self.ready
+        parse, push = parser.parse, asm.push
+        # Counters are locals in this loop (attribute updates per line are a measured cost).
+        lineno = start = self.lineno
+        nbytes = 0
         try:
-            for line in read_lines(stream, cap):
+            for line in lines:
+                if positions is not None:
+                    asm.position = positions[lineno - start]
                 lineno += 1
                 size = len(line)
                 nbytes += size
                 if size > cap:
                     stats.oversized += 1
-                    reporter.bad_line(inp.name, lineno, f"line longer than {cap} bytes, cut", line)
+                    reporter.bad_line(source, lineno, f"line longer than {cap} bytes, cut", line)
                     rec = parse(line, True)
                 elif size:
                     rec = parse(line)
@@ -148,24 +170,75 @@ def iter_documents(
                 if cls is not Record:
                     if cls is ParseError:
                         stats.malformed[rec.reason.value] += 1
-                        reporter.bad_line(inp.name, lineno, rec.reason.value, rec.raw)
+                        reporter.bad_line(source, lineno, rec.reason.value, rec.raw)
                     continue  # or SKIPPED: the rest of an event already discarded
                 if not push(rec):
                     parser.skip_event(rec.node, rec.id)
                 if ready:
-                    yield from _normalize(ready, ecs_settings, stats, on_exit)
+                    yield from self._normalize()
                 if progress is not None and not lineno & 0xFFFF:
-                    progress(stats.bytes + nbytes + lineno)
+                    progress(stats.bytes + nbytes + lineno - start)
+        finally:
+            self.lineno = lineno
+            stats.lines += lineno - start
+            stats.bytes += nbytes + lineno - start
+            stats.records = stats.lines - stats.blank - sum(stats.malformed.values())
+
+    def expire_idle(self, before: float) -> Iterator[dict]:
+        """Documents of events whose records stopped arriving before ``before`` (assembler clock)."""
+        self.assembler.expire_idle(before)
+        yield from self._normalize()
+
+    def finish(self) -> Iterator[dict]:
+        """Documents of every event still in flight (end of input or shutdown)."""
+        self.assembler.flush()
+        yield from self._normalize()
+        self.stats.events = self.assembler.stats.events
+
+    def _normalize(self) -> Iterator[dict]:
+        settings, stats, tree = self.settings, self.stats, self.tree
+        userdb = settings.userdb
+        endpoint = settings.profile == "endpoint"
+        emitted = self.emitted
+        for event in self.ready:
+            doc = to_ecs(event, settings.ecs)
+            if doc is None:
+                pid = exit_group_pid(event) if tree is not None else None
+                if pid is not None:
+                    tree.forget(pid)  # type: ignore[union-attr]
+                continue
+            stats.exec_events += 1
+            if tree is not None:
+                tree.enrich(doc)
+                if userdb is not None:
+                    userdb.enrich(doc)
+                if endpoint:
+                    endpoint_profile(doc)
+            if emitted is not None:
+                emitted.append((event.position, event.id if event.node is None else (event.node, event.id)))
+            yield doc
+        self.ready.clear()
+
+
+def iter_documents(
+    paths: Iterable[str],
+    settings: PipelineSettings,
+    stats: RunStats,
+    reporter: Reporter,
+    progress: Callable[[int], None] | None = None,
+    *,
+    enrich: bool = False,
+) -> Iterator[dict]:
+    """ECS process documents for every exec event in the inputs, in completion order."""
+    pipe = ExecPipeline(settings, stats, reporter, enrich=enrich)
+    for inp, stream in _open_each(paths, stats, reporter):
+        pipe.lineno = 0
+        try:
+            yield from pipe.feed(read_lines(stream, settings.max_line_bytes), inp.name, progress=progress)
         except OSError as exc:  # e.g. a corrupt gzip member: say where, keep what was read
             stats.input_errors += 1
-            reporter.say(f"{inp.name}:{lineno}: read error: {exc}")
-        finally:
-            stats.lines += lineno
-            stats.bytes += nbytes + lineno
-            stats.records = stats.lines - stats.blank - sum(stats.malformed.values())
-    asm.flush()
-    yield from _normalize(ready, ecs_settings, stats, on_exit)
-    stats.events = asm.stats.events
+            reporter.say(f"{inp.name}:{pipe.lineno}: read error: {exc}")
+    yield from pipe.finish()
 
 
 def enriched_documents(
@@ -174,18 +247,9 @@ def enriched_documents(
     stats: RunStats,
     reporter: Reporter,
     progress: Callable[[int], None] | None = None,
-) -> Iterable[dict]:
+) -> Iterator[dict]:
     """``iter_documents`` plus the enrich stage: parent processes, user names, the ECS profile."""
-    tree = ProcessTable(settings.max_processes)
-    userdb = settings.userdb
-    endpoint = settings.profile == "endpoint"
-    for doc in iter_documents(paths, settings, stats, reporter, progress, on_exit=tree.forget):
-        tree.enrich(doc)
-        if userdb is not None:
-            userdb.enrich(doc)
-        if endpoint:
-            endpoint_profile(doc)
-        yield doc
+    return iter_documents(paths, settings, stats, reporter, progress, enrich=True)
 
 
 def iter_ecs_input(paths: Iterable[str], stats: RunStats, reporter: Reporter) -> Iterable[dict]:
@@ -256,18 +320,3 @@ def _open_each(paths: Iterable[str], stats: RunStats, reporter: Reporter) -> Ite
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
-
-
-def _normalize(
-    ready: list[AuditEvent], settings: EcsSettings, stats: RunStats, on_exit: Callable[[int], None] | None
-) -> Iterable[dict]:
-    for event in ready:
-        doc = to_ecs(event, settings)
-        if doc is not None:
-            stats.exec_events += 1
-            yield doc
-        elif on_exit is not None:
-            pid = exit_group_pid(event)
-            if pid is not None:
-                on_exit(pid)
-    ready.clear()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from auditproc.cli import app
 from auditproc.ecs import EcsSettings
-from auditproc.pipeline import PipelineSettings, Reporter, RunStats, iter_documents
+from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from tests.conftest import FIXTURES
 
 LOGS = sorted(FIXTURES.glob("*.log"))
@@ -18,7 +18,7 @@ SETTINGS = PipelineSettings(ecs=EcsSettings(host_name="test-host"))
 
 
 def render(path) -> bytes:
-    docs = iter_documents([str(path)], SETTINGS, RunStats(), Reporter(io.StringIO()))
+    docs = enriched_documents([str(path)], SETTINGS, RunStats(), Reporter(io.StringIO()))
     return b"".join(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE) for d in docs)
 
 
