@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import socket
@@ -24,6 +25,8 @@ from auditproc.sources import DEFAULT_MAX_LINE_BYTES, expand_inputs
 from auditproc.timeexpr import iso_ms, parse_time
 
 if TYPE_CHECKING:
+    from auditproc.alerts import AlertSettings
+    from auditproc.detect import Detector
     from auditproc.ruleset import RuleTable
 
 # The detection modules (EQL grammar, rule loader, alerts) are imported inside the commands
@@ -84,6 +87,18 @@ ProfileOpt = Annotated[
         "Elastic Defend's conventions (event.action exec, user = effective identity); see README.",
     ),
 ]
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Rule file or directory (repeatable); replaces the shipped rules."),
+]
+AllRulesOpt = Annotated[
+    bool, typer.Option("--all-rules", help="Run every loadable rule, whatever data sources it names.")
+]
+ExceptionsOpt = Annotated[
+    list[Path] | None, typer.Option("--exceptions", help="Kibana exception list export (NDJSON); repeatable.")
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Append to this file instead of stdout.")]
+KibanaOpt = Annotated[bool, typer.Option("--kibana-compat", help="Also write the familiar kibana.alert.* fields.")]
 PasswdOpt = Annotated[
     Path | None, typer.Option("--passwd", help="passwd file of the host the log came from, for user names.")
 ]
@@ -138,20 +153,10 @@ def events(
 @app.command()
 def replay(
     paths: PathsArg = None,
-    rules: Annotated[
-        list[Path] | None,
-        typer.Option("--rules", help="Rule file or directory (repeatable); replaces the shipped rules."),
-    ] = None,
-    all_rules: Annotated[
-        bool, typer.Option("--all-rules", help="Run every loadable rule, whatever data sources it names.")
-    ] = False,
-    exceptions: Annotated[
-        list[Path] | None,
-        typer.Option("--exceptions", help="Kibana exception list export (NDJSON); repeatable."),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Append alerts to this file instead of stdout.")
-    ] = None,
+    rules: RulesOpt = None,
+    all_rules: AllRulesOpt = False,
+    exceptions: ExceptionsOpt = None,
+    output: OutputOpt = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only events at or after this time: ISO-8601 or now-9m, now-1d/d.")
     ] = None,
@@ -160,9 +165,7 @@ def replay(
         InputFormat,
         typer.Option("--input-format", help="audit: audit logs. ecs: NDJSON of ECS documents (Auditbeat, Agent, exports)."),
     ] = InputFormat.audit,
-    kibana_compat: Annotated[
-        bool, typer.Option("--kibana-compat", help="Also write the familiar kibana.alert.* fields.")
-    ] = False,
+    kibana_compat: KibanaOpt = False,
     ecs_profile: ProfileOpt = Profile.auditd,
     host: HostOpt = None,
     passwd: PasswdOpt = None,
@@ -179,8 +182,6 @@ def replay(
     Example: auditproc replay /var/log/audit/ --since now-1d/d --stats
     """
     from auditproc.alerts import AlertSettings
-    from auditproc.detect import Detector
-    from auditproc.exceptions import ExceptionListError, load_exceptions
 
     reporter = Reporter()
     try:
@@ -189,16 +190,9 @@ def replay(
     except ValueError as exc:
         reporter.say(f"--since/--until: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
-    table, rule_list = _load_rule_table(rules, all_rules, reporter)
-    exception_set = None
-    if exceptions:
-        try:
-            exception_set = load_exceptions(exceptions, rule_list)
-        except (ExceptionListError, OSError) as exc:
-            reporter.say(f"exceptions: {exc}")
-            raise typer.Exit(EXIT_USAGE) from None
     settings = _pipeline_settings(host, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
-    detector = Detector(table, AlertSettings(kibana_compat=kibana_compat), exception_set, since_iso, until_iso)
+    detector = _detector(rules, all_rules, exceptions, AlertSettings(kibana_compat=kibana_compat), reporter)
+    detector.since, detector.until = since_iso, until_iso
     run_stats = RunStats()
     progress = _progress_for(paths or [])
     if input_format is InputFormat.ecs:
@@ -269,6 +263,123 @@ def _write_all(docs: Iterable[dict], sink: BinaryIO, progress: _Progress | None)
     finally:
         if progress is not None:
             progress.done()
+
+
+@app.command("follow")
+def follow_cmd(
+    path: Annotated[str, typer.Argument(help="The live audit log.")] = "/var/log/audit/audit.log",
+    rules: RulesOpt = None,
+    all_rules: AllRulesOpt = False,
+    exceptions: ExceptionsOpt = None,
+    output: OutputOpt = None,
+    kibana_compat: KibanaOpt = False,
+    ecs_profile: ProfileOpt = Profile.auditd,
+    events: Annotated[bool, typer.Option("--events", help="Also print every ECS process event.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="Checkpoint file. Default: /var/lib/auditproc/state.json as root, "
+                     "else $XDG_STATE_HOME/auditproc/state.json."),
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="Without a checkpoint, read the whole current file first.")
+    ] = False,
+    idle_flush: Annotated[
+        float, typer.Option("--idle-flush", min=0.01, help="Seconds after an event's last record before it is complete.")
+    ] = 0.2,
+    checkpoint_interval: Annotated[
+        float, typer.Option("--checkpoint-interval", min=0.1, help="Most seconds between checkpoint writes.")
+    ] = 5.0,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.01, help="Seconds between checks when no file event arrives.")
+    ] = 1.0,
+    host: HostOpt = None,
+    window_ms: WindowOpt = DEFAULT_WINDOW_MS,
+    max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
+    max_line_bytes: LineCapOpt = DEFAULT_MAX_LINE_BYTES,
+) -> None:
+    """Follow the live audit log and print alerts as they happen, through rotations and restarts.
+
+    Resumes from its checkpoint; without one it starts at the end of the file, like tail -f.
+    SIGTERM/SIGINT: finish events in flight, write the checkpoint, exit 0. SIGHUP: reload the
+    rules and exceptions (the old ones stay if the new ones do not load).
+    """
+    import signal
+    import threading
+
+    from auditproc.alerts import AlertSettings
+    from auditproc.follow import Controls, FollowSettings, follow
+    from auditproc.tail import FollowError, default_state_path
+
+    reporter = Reporter()
+    settings = _pipeline_settings(host, ecs_profile, None, None, window_ms, max_inflight, max_line_bytes)
+    # A live local log: this machine's user database is the right one.
+    settings = dataclasses.replace(settings, userdb=UserDb.local())
+    alert_settings = AlertSettings(kibana_compat=kibana_compat)
+    detector = _detector(rules, all_rules, exceptions, alert_settings, reporter)
+    sink = open(output, "ab") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+
+    def handle(doc: dict) -> None:
+        if events:
+            sink.write(dumps(doc, option=newline))
+        for alert in detector.process(doc):
+            sink.write(dumps(alert, option=newline))
+        sink.flush()  # a forwarder reading the pipe sees each alert at once
+
+    def reload() -> None:
+        nonlocal detector
+        try:
+            detector = _detector(rules, all_rules, exceptions, alert_settings, reporter)
+            reporter.say("rules reloaded")
+        except typer.Exit:
+            reporter.say("reload failed: keeping the rules that were running")
+
+    controls = Controls(threading.Event(), threading.Event())
+    watched: list = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        (controls.reload if signum == signal.SIGHUP else controls.stop).set()
+        for follower in watched:
+            follower.wake()
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    follow_settings = FollowSettings(
+        state_path=state or default_state_path(), from_start=from_start, idle_flush_s=idle_flush,
+        checkpoint_interval_s=checkpoint_interval, poll_interval_s=poll_interval,
+    )
+    try:
+        follow(path, settings, follow_settings, handle, controls, reporter, reload, watched.append)
+        for alert in detector.finish():
+            sink.write(dumps(alert, option=newline))
+        sink.flush()
+    except FollowError as exc:
+        reporter.say(str(exc))
+        raise typer.Exit(EXIT_INPUT) from None
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    finally:
+        if output:
+            sink.close()
+    raise typer.Exit(EXIT_OK)
+
+
+def _detector(
+    rules: list[Path] | None, all_rules: bool, exceptions: list[Path] | None,
+    alert_settings: AlertSettings, reporter: Reporter,
+) -> Detector:
+    from auditproc.detect import Detector
+    from auditproc.exceptions import ExceptionListError, load_exceptions
+
+    table, rule_list = _load_rule_table(rules, all_rules, reporter)
+    exception_set = None
+    if exceptions:
+        try:
+            exception_set = load_exceptions(exceptions, rule_list)
+        except (ExceptionListError, OSError) as exc:
+            reporter.say(f"exceptions: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+    return Detector(table, alert_settings, exception_set)
 
 
 rules_app = typer.Typer(help="List and check EQL rule files (Elastic detection-rules TOML layout).", no_args_is_help=True)

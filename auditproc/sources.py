@@ -65,7 +65,7 @@ def open_input(inp: InputFile) -> BinaryIO:
     try:
         raw = open(inp.path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     except PermissionError as exc:
-        user = _user_name()
+        user = user_name()
         raise InputError(
             f"{inp.name}: permission denied for user {user}. auditd writes its log mode 0600 "
             "(0640 with log_group): run as root, or add the user to auditd's log_group"
@@ -128,7 +128,8 @@ def read_lines(
         yield pending
 
 
-def _user_name() -> str:
+def user_name() -> str:
+    """The effective user's name (for messages about permissions)."""
     try:
         import pwd
 
