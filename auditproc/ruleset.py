@@ -539,9 +539,14 @@ class Alternative(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class IndexKey:
-    """What every match of a rule satisfies: one of the alternatives holds (at most one per field)."""
+    """What every match of a rule satisfies: one of ``alternatives`` holds, and one of ``also`` when given.
+
+    ``alternatives`` find the rule (at most one per field); ``also``, from another conjunct on other
+    fields, then drops it cheaply when it cannot hold.
+    """
 
     alternatives: tuple[Alternative, ...]
+    also: tuple[Alternative, ...] = ()
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -552,14 +557,31 @@ class IndexKey:
 def index_key(condition: Node) -> IndexKey | None:
     """Return the cheapest key every match of ``condition`` satisfies, or None when there is none."""
     cover = _cover(condition)
-    return None if cover is None else IndexKey(cover)
+    if cover is None:
+        return None
+    also: tuple[Alternative, ...] = ()
+    if isinstance(condition, And):
+        used = {alt.field for alt in cover}
+        others = [
+            other
+            for term in condition.terms
+            if (other := _cover(term)) is not None
+            and used.isdisjoint(alt.field for alt in other)
+            and _cover_rank(other)[0] < COMMON_VALUE_COST
+        ]
+        also = min(others, key=_cover_rank, default=())
+    return IndexKey(cover, also)
+
+
+def _cover_rank(cover: tuple[Alternative, ...]) -> tuple[float, int]:
+    return sum(alt.cost for alt in cover), len(cover)
 
 
 def _cover(node: Node) -> tuple[Alternative, ...] | None:
     """Return alternatives one of which holds whenever ``node`` is true, or None when none are known."""
     if isinstance(node, And):
         covers = [cover for term in node.terms if (cover := _cover(term)) is not None]
-        return min(covers, key=lambda c: (sum(alt.cost for alt in c), len(c)), default=None)
+        return min(covers, key=_cover_rank, default=None)
     if isinstance(node, Or):
         merged: dict[str, frozenset[Probe]] = {}
         for term in node.terms:
@@ -827,26 +849,40 @@ class _FieldIndex:
 class _Bucket:
     """The rules of one event category: indexed by field, plus the ones that must always be tested."""
 
-    __slots__ = ("fields", "scan")
+    __slots__ = ("fields", "scan", "also", "checked", "also_fields")
 
     def __init__(self) -> None:
         self.fields: dict[str, _FieldIndex] = {}
         self.scan: list[int] = []
+        self.also: dict[str, _FieldIndex] = {}  # second keys, only consulted for rules found first
+        self.checked: set[int] = set()  # positions that have a second key
+        self.also_fields: dict[int, tuple[str, ...]] = {}  # position → fields of its second key
 
     def add(self, key: IndexKey | None, position: int) -> None:
         if key is None:
             self.scan.append(position)
             return
-        for alt in key.alternatives:
-            index = self.fields.get(alt.field) or self.fields.setdefault(alt.field, _FieldIndex(alt.field))
-            for probe in alt.probes:
-                index.add(probe, position)
+        for indexes, alternatives in ((self.fields, key.alternatives), (self.also, key.also)):
+            for alt in alternatives:
+                index = indexes.get(alt.field) or indexes.setdefault(alt.field, _FieldIndex(alt.field))
+                for probe in alt.probes:
+                    index.add(probe, position)
+        if key.also:
+            self.checked.add(position)
+            self.also_fields[position] = tuple(alt.field for alt in key.also)
 
     def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
-        if self.scan:
-            out.update(self.scan)
+        found: set[int] = set(self.scan)
         for index in self.fields.values():
-            index.collect(doc, out)
+            index.collect(doc, found)
+        pending = found & self.checked  # iterates the smaller set: cost follows the candidates
+        if pending:
+            passed: set[int] = set()
+            also_fields = self.also_fields
+            for name in {name for position in pending for name in also_fields[position]}:
+                self.also[name].collect(doc, passed)
+            found -= pending - passed
+        out |= found
 
 
 class RuleTable:

@@ -129,6 +129,27 @@ def test_index_key(condition: str, expected: dict | None) -> None:
     assert key_of(condition) == expected
 
 
+# (condition, expected second key as {field: {(kind, text)}})
+ALSO_CASES = [
+    ('process.name == "a" and process.parent.name : "B"', {"process.parent.name": {(FOLDED, "b")}}),
+    ('process.name == "a" and event.action == "exec"', {"event.action": {(EXACT, "exec")}}),
+    ('process.name == "a" and event.action in ("exec", "executed")', {}),  # auditproc's own value: useless
+    ('process.name == "a" and process.name like "a*"', {}),  # same field as the first key
+    ('process.name == "a" or process.parent.name == "b"', {}),
+    (
+        'process.name == "a" and (process.args == "-c" or process.parent.args == "-c") and user.id == "0"',
+        {"process.args": {(EXACT, "-c")}, "process.parent.args": {(EXACT, "-c")}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("condition", "expected"), ALSO_CASES, ids=[c[0] for c in ALSO_CASES])
+def test_second_key(condition: str, expected: dict) -> None:
+    key = index_key(parse_query(f"process where {condition}").condition)
+    assert key is not None and "process.name" in key.fields
+    assert {alt.field: {(p.kind, p.text) for p in alt.probes} for alt in key.also} == expected
+
+
 # --- lookups -------------------------------------------------------------------------------------
 
 
@@ -149,6 +170,7 @@ TABLE_QUERIES = [
     'process where process.name in~ ("kill")',  # 9
     'process where process.name : "s*"',  # 10
     'process where process.command_line : "*\\\\x*\\\\x*"',  # 11
+    'process where process.name == "dash" and process.parent.name == "node"',  # 12
 ]
 
 
@@ -189,6 +211,8 @@ LOOKUP_CASES = [
     ("kelvin sign lowers to k", process_doc(name="\u212aILL"), [SCAN, 9], [9]),
     ("long s under re.IGNORECASE", process_doc(name="\u017fsh"), [SCAN, 10], [10]),
     ("folded contains", process_doc(command_line="echo \\X41\\x42"), [SCAN, 11], [11]),
+    ("second key holds", process_doc(name="dash", parent={"name": "node"}), [SCAN, 12], [12]),
+    ("second key fails", process_doc(name="dash", parent={"name": "bash"}), [SCAN], []),
     ("no category", {"process": {"name": "hping3"}}, [], []),
     ("missing fields", {"event": {"category": ["process"]}}, [SCAN], []),
 ]
