@@ -260,6 +260,8 @@ class LogFollower:
                 path, offset = self._backlog[0]
                 cur = self._open(path, offset)
                 if cur is None:
+                    # Absent: all it holds once it appears is new, so "start at the end" means 0.
+                    self._backlog[0] = (path, max(offset, 0))
                     return out
                 self._backlog.pop(0)
                 self._current = cur

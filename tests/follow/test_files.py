@@ -84,6 +84,23 @@ def test_delete_and_recreate(writer, follower):
     follower.assert_exactly(writer.expected)
 
 
+def test_absent_at_start_then_created(writer, follower, log):
+    assert not log.exists()
+    follower.start(wait_ready=False)
+    follower.wait_stderr("waiting for")
+    time.sleep(0.2)  # several polls while absent: still one message
+    # auditd creates the file and writes at once: everything in a file that appeared after
+    # the start is new, so it must all be read (not skipped as "before the end").
+    writer.write(writer.events(["hping3", "ls", "nping"]))
+    follower.wait_alerts(writer.expected)
+    writer.burst(MIX)
+    follower.wait_alerts(writer.expected)
+    follower.assert_exactly(writer.expected)
+    assert follower.stderr().count("waiting for") == 1
+    assert str(log) in follower.stderr()
+
+
+
 def test_permission_denied_names_file_user_and_fix(tmp_path, monkeypatch):
     """auditd's log is 0600 root (0640 with log_group). As root no mode denies access, and the
     interpreter lives under /root, so another user cannot run it: make open() fail instead."""
