@@ -288,8 +288,12 @@ class LogFollower:
                 if tail:
                     self._split(cur, tail, out)
                     continue
+                # If auditd rotated again meanwhile, the files after ours are .k-1 … .1: read
+                # them first, or the middle ones are skipped.
+                found = self._find_inode(cur.dev, cur.ino)
                 self._finish(cur, out)
-                self._backlog = [(self.path, 0)]
+                newer = found[0] - 1 if found else 0
+                self._backlog = [(self._rotated(i), 0) for i in range(newer, 0, -1)] + [(self.path, 0)]
                 continue
             size = os.fstat(cur.fd).st_size
             if size < cur.offset + len(cur.pending):

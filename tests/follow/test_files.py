@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -44,6 +45,27 @@ def test_rotate_rename_several_generations_while_writing(writer, follower):
     follower.wait_alerts(writer.expected)
     follower.assert_exactly(writer.expected)
     assert writer.rotated(3).exists() and not writer.rotated(4).exists()
+
+
+def test_two_rotations_while_the_follower_is_behind(writer, follower):
+    """A follower that is slow (here: stopped) when auditd rotates twice must still read the
+    middle file, which is then audit.log.1, between the old one (.2) and the new audit.log."""
+    writer.write(b"")
+    follower.start()
+    writer.write(writer.events(["hping3"]))
+    follower.wait_alerts(writer.expected)
+    follower.send(signal.SIGSTOP)
+    try:
+        writer.write(writer.events(["hping3", "ls"]))
+        writer.rotate_rename(generations=5)
+        writer.write(writer.events(["nping", "hping3"]))  # only ever in the middle file
+        writer.rotate_rename(generations=5)
+        writer.write(writer.events(["hping3"]))
+    finally:
+        follower.send(signal.SIGCONT)
+    follower.wait_alerts(writer.expected)
+    follower.assert_exactly(writer.expected)
+
 
 
 def test_copytruncate(writer, follower):
