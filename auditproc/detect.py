@@ -3,11 +3,51 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
-from auditproc.exceptions import ExceptionSet
-from auditproc.ruleset import RuleTable
+from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
+from auditproc.ruleset import RuleTable, default_rules_dir, load_rules
+
+
+class DetectorError(Exception):
+    """Rules or exceptions that cannot be used; the messages were already said."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpec:
+    """Everything needed to build a Detector: plain data, so a worker process can build its own."""
+
+    rules: tuple[Path, ...] = ()  # empty: the shipped rules
+    all_rules: bool = False
+    exceptions: tuple[Path, ...] = ()
+    alert_settings: AlertSettings = AlertSettings()
+    since: str | None = None
+    until: str | None = None
+
+
+def build_detector(spec: DetectorSpec, say: Callable[[str], None]) -> Detector:
+    """Load rules and exceptions into a Detector; every problem is said, then DetectorError raised."""
+    load = load_rules(spec.rules or [default_rules_dir()], all_rules=spec.all_rules)
+    for skipped in load.skipped:
+        say(f"skipped rule {skipped.name!r} ({skipped.path}): {skipped.reason}")
+    for problem in load.errors:
+        say(f"rule error: {problem}")
+    if load.errors:
+        raise DetectorError("rule errors")
+    if not load.rules:
+        say("no rules to run (see the skipped rules above, or try --all-rules)")
+        raise DetectorError("no rules")
+    exception_set = None
+    if spec.exceptions:
+        try:
+            exception_set = load_exceptions(spec.exceptions, load.rules)
+        except (ExceptionListError, OSError) as exc:
+            say(f"exceptions: {exc}")
+            raise DetectorError("exceptions") from None
+    return Detector(RuleTable(load.rules), spec.alert_settings, exception_set, spec.since, spec.until)
 
 
 @dataclass(slots=True)

@@ -230,11 +230,16 @@ def iter_documents(
     enrich: bool = False,
 ) -> Iterator[dict]:
     """ECS process documents for every exec event in the inputs, in completion order."""
-    pipe = ExecPipeline(settings, stats, reporter, enrich=enrich)
+    return feed_inputs(ExecPipeline(settings, stats, reporter, enrich=enrich), paths, progress)
+
+
+def feed_inputs(pipe: ExecPipeline, paths: Iterable[str], progress: Callable[[int], None] | None = None) -> Iterator:
+    """Run every input through ``pipe``, then finish it; yields what the pipeline yields."""
+    stats, reporter = pipe.stats, pipe.reporter
     for inp, stream in _open_each(paths, stats, reporter):
         pipe.lineno = 0
         try:
-            yield from pipe.feed(read_lines(stream, settings.max_line_bytes), inp.name, progress=progress)
+            yield from pipe.feed(read_lines(stream, pipe.settings.max_line_bytes), inp.name, progress=progress)
         except OSError as exc:  # e.g. a corrupt gzip member: say where, keep what was read
             stats.input_errors += 1
             reporter.say(f"{inp.name}:{pipe.lineno}: read error: {exc}")

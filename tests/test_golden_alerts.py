@@ -69,6 +69,19 @@ def test_replay_is_deterministic():
     assert first == pinned(replay(*CASES["discovery-session"]))
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_one_process_and_two_give_the_same_alerts(name):
+    assert pinned(replay("-j", "1", *CASES[name])) == pinned(replay("-j", "2", *CASES[name]))
+
+
+def test_events_same_with_one_and_two_processes():
+    args = ["events", "--host", "web-01", str(ALERTS / "discovery-session.log"), str(FIXTURES / "garbage.log")]
+    one = CliRunner().invoke(app, [*args, "-j", "1"])
+    two = CliRunner().invoke(app, [*args, "-j", "2"])
+    assert one.exit_code == two.exit_code == 0
+    assert one.stdout == two.stdout and one.stdout.count("\n") == 13
+
+
 def test_since_until_select_by_audit_time():
     log = str(ALERTS / "discovery-session.log")
     late = replay("--host", "web-01", "--since", "2024-06-10T06:13:21.500Z", log)
