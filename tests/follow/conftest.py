@@ -199,7 +199,8 @@ class Follower:
         docs = []
         for out in self.outputs:
             if out.exists():
-                for line in out.read_bytes().splitlines():
+                # the follower may be mid-write: only lines that have their newline
+                for line in out.read_bytes().rpartition(b"\n")[0].splitlines():
                     docs.append(json.loads(line))
         return docs
 
