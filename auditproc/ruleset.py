@@ -41,6 +41,12 @@ def parse_duration(text: str) -> int:
 
 def default_rules_dir() -> Path:
     """Return the folder of rule files shipped with auditproc (package ``auditproc.rules``)."""
+    # Installed, the top-level rules/ folder is the package auditproc.rules; run from a source
+    # checkout (tests, `python -m auditproc.cli`), the checkout's auditproc/ shadows the installed
+    # package and has no such subpackage, so the folder next to it is the one.
+    checkout = Path(__file__).resolve().parent.parent / "rules"
+    if (checkout / "__init__.py").exists():
+        return checkout
     return Path(str(files("auditproc.rules")))
 
 
