@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,8 +170,9 @@ def load_rules(paths: Iterable[str | Path], *, all_rules: bool = False) -> RuleL
     """
     load = RuleLoad()
     seen_ids: dict[str, Path] = {}
+    as_root = os.geteuid() == 0
     for path in _rule_files(paths, load.errors):
-        outcome = _load_file(path, all_rules=all_rules)
+        outcome = _load_file(path, all_rules=all_rules, as_root=as_root)
         if isinstance(outcome, Rule):
             first = seen_ids.setdefault(outcome.rule_id, path)
             if first is path:
@@ -190,11 +193,21 @@ def load_rules(paths: Iterable[str | Path], *, all_rules: bool = False) -> RuleL
 
 
 def _rule_files(paths: Iterable[str | Path], errors: list[RuleProblem]) -> Iterator[Path]:
-    """Yield rule files in a deterministic order, each once; record paths that do not exist."""
+    """Yield rule files in a deterministic order, each once; record paths that do not exist.
+
+    A symlink found in a directory is followed only when it stays inside that directory: whoever
+    can write a link there must not make auditproc read (and quote in messages) any file it can.
+    """
     seen: set[Path] = set()
     for entry in map(Path, paths):
         if entry.is_dir():
-            candidates = sorted(p for p in entry.rglob("*.toml") if p.is_file())
+            root = entry.resolve()
+            candidates = []
+            for p in sorted(entry.rglob("*.toml")):
+                if not p.resolve().is_relative_to(root):
+                    errors.append(RuleProblem(p, None, None, f"symlink out of the rule directory {entry}: not followed"))
+                elif p.is_file():
+                    candidates.append(p)
         elif entry.is_file():
             candidates = [entry]
         else:
@@ -207,10 +220,17 @@ def _rule_files(paths: Iterable[str | Path], errors: list[RuleProblem]) -> Itera
                 yield candidate
 
 
-def _load_file(path: Path, *, all_rules: bool) -> Rule | SkippedRule | list[RuleProblem]:
-    """Read one rule file into a compiled rule, a skip with its reason, or the list of its problems."""
+def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | SkippedRule | list[RuleProblem]:
+    """Read one rule file into a compiled rule, a skip with its reason, or the list of its problems.
+
+    As root, a file others can rewrite is refused (its query would run with root's reach).
+    """
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as handle:
+            unsafe = _unsafe_for_root(path, os.fstat(handle.fileno())) if as_root else None
+            if unsafe:
+                return [RuleProblem(path, None, None, f"{unsafe}: not loaded while running as root")]
+            text = handle.read().decode("utf-8")
     except OSError as exc:
         return [RuleProblem(path, None, None, f"cannot read: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
@@ -253,6 +273,17 @@ def _load_file(path: Path, *, all_rules: bool) -> Rule | SkippedRule | list[Rule
     if not all_rules and not reads_auditd(index):
         return SkippedRule(path, name, "data source: index lists no auditd source")
     return _build_rule(path, rule, language, index, maturity, compiled)
+
+
+def _unsafe_for_root(path: Path, info: os.stat_result) -> str | None:
+    """Why another user could change this rule file (world-writable, or in a directory anyone can rename in), else None."""
+    if info.st_mode & stat.S_IWOTH:
+        return "world-writable rule file (chmod o-w it)"
+    for directory in path.resolve().parents:
+        mode = os.stat(directory).st_mode
+        if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+            return f"in world-writable directory {directory} without the sticky bit"
+    return None
 
 
 def reads_auditd(index: Iterable[str]) -> bool:
