@@ -1,0 +1,139 @@
+"""Rules as an attack surface: patterns that cannot stall, rule text that is never code, rule files others cannot plant."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from auditproc import ruleset
+from auditproc.eql import compile_query
+from auditproc.eql.patterns import REGEX_ENGINE
+from auditproc.ruleset import load_rules
+
+REPO = Path(__file__).resolve().parents[2]
+LONG = "a" * 50_000
+
+RULE = """[metadata]
+maturity = "production"
+
+[rule]
+rule_id = "{rule_id}"
+name = "{name}"
+description = "d"
+severity = "low"
+risk_score = 1
+type = "eql"
+language = "eql"
+query = '''{query}'''
+"""
+
+
+def _write(path: Path, query: str = 'process where process.name == "x"', name: str = "r", rule_id: str | None = None) -> Path:
+    path.write_text(RULE.format(rule_id=rule_id or path.stem, name=name, query=query))
+    return path
+
+
+def _seconds(query: str, value: str) -> float:
+    compiled = compile_query(query)
+    start = time.perf_counter()
+    assert not compiled.matches({"event": {"category": "process"}, "a": value})
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("query", [
+    'any where a : "*a*a*a*a*a*a*b"',
+    'any where a like~ "*a?a*a*a*?a*a*b"',
+    'any where a : ("*a*a*a*a*b", "a*a*a*a*a*c")',
+])
+def test_wildcards_cannot_backtrack_catastrophically(query: str) -> None:
+    assert _seconds(query, LONG) < 0.5
+
+
+@pytest.mark.skipif(REGEX_ENGINE != "re2", reason="google-re2 is not installed: regexes run on Python re")
+@pytest.mark.parametrize("query", [
+    'any where a regex "(a+)+b"',
+    'any where a regex~ "(a|aa)*c"',
+    'any where a regex "(.*a){20}b"',
+    'any where a regex ("x", "(a*)*b")',
+])
+def test_regexes_run_in_linear_time(query: str) -> None:
+    assert _seconds(query, LONG) < 0.5
+
+
+def test_wildcard_semantics_are_kept() -> None:
+    cases = [("*x*y?z", "..x..y1z", True), ("ab*b", "ab", False), ("ab*b", "abb", True), ("*", "", True),
+             ("a**b", "ab", True), ("?*?", "a", False), ("*.sh", "x.SH", True), ("a*\\\\", "ab\\", True)]
+    for pattern, value, expected in cases:
+        assert compile_query(f'any where a : "{pattern}"').matches({"a": value}) is expected, pattern
+
+
+def test_rule_text_is_data_never_code(tmp_path: Path) -> None:
+    payload = "__import__('builtins').PWNED = 1"
+    queries = [f'process where process.name == "{payload}"', f'process where process.name : "*{payload}*"',
+               f'process where process.name regex ".*{payload}.*"', f"process where {payload}"]
+    for n, query in enumerate(queries):
+        _write(tmp_path / f"r{n}.toml", query.replace("'", "\\u0027") if n < 3 else query, name=payload)
+    load = load_rules([tmp_path], all_rules=True)
+    for rule in load.rules:
+        rule.compiled.matches({"event": {"category": "process"}, "process": {"name": payload}})
+    assert not hasattr(builtins, "PWNED") and load.errors  # the bare expression is a syntax error, nothing more
+
+
+def test_no_dynamic_code_anywhere_in_the_package() -> None:
+    forbidden = re.compile(r"\b(eval|exec|compile|__import__|import_module)\(|pickle|marshal|yaml|shell=True|os\.system")
+    for path in (REPO / "auditproc").rglob("*.py"):
+        assert not forbidden.search(path.read_text().replace("re.compile(", "")), path
+
+
+def test_symlinks_out_of_the_rule_directory_are_not_followed(tmp_path: Path) -> None:
+    outside = _write(tmp_path / "outside.toml", rule_id="outside")
+    rules = tmp_path / "rules"
+    (rules / "sub").mkdir(parents=True)
+    _write(rules / "inside.toml")
+    (rules / "sub" / "link-in.toml").symlink_to(rules / "inside.toml")
+    (rules / "link-out.toml").symlink_to(outside)
+    (rules / "sub" / "dir-out").symlink_to(tmp_path, target_is_directory=True)
+    load = load_rules([rules])
+    assert [r.rule_id for r in load.rules] == ["inside"]
+    assert [str(p) for p in load.errors] == [f"{rules / 'link-out.toml'}: symlink out of the rule directory {rules}: not followed"]
+
+
+@pytest.fixture
+def as_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ruleset.os, "geteuid", lambda: 0)
+
+
+def test_a_world_writable_rule_file_is_refused_as_root(tmp_path: Path, as_root: None) -> None:
+    rule = _write(tmp_path / "open.toml")
+    rule.chmod(0o666)
+    load = load_rules([tmp_path])
+    assert not load.rules
+    assert str(load.errors[0]) == f"{rule}: world-writable rule file (chmod o-w it): not loaded while running as root"
+
+
+def test_a_rule_in_a_world_writable_directory_without_sticky_bit_is_refused_as_root(tmp_path: Path, as_root: None) -> None:
+    shared = tmp_path / "shared"
+    (shared / "rules").mkdir(parents=True)
+    rule = _write(shared / "rules" / "r.toml")
+    shared.chmod(0o777)
+    load = load_rules([rule])
+    assert not load.rules and f"in world-writable directory {shared} without the sticky bit" in str(load.errors[0])
+    shared.chmod(0o1777)  # sticky, like /tmp: nobody else can replace what is inside
+    assert [r.rule_id for r in load_rules([rule]).rules] == ["r"]
+
+
+def test_the_same_files_load_for_an_ordinary_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ruleset.os, "geteuid", lambda: 1000)
+    _write(tmp_path / "open.toml").chmod(0o666)
+    assert [r.rule_id for r in load_rules([tmp_path]).rules] == ["open"]
+
+
+def test_the_shipped_rules_pass_the_root_checks(as_root: None) -> None:
+    load = load_rules([REPO / "rules"])
+    assert load.rules and not load.errors
+    assert os.geteuid() == 0
