@@ -91,15 +91,21 @@ class Reporter:
                 self.say("(further malformed lines are counted, not shown; see --stats)")
 
     def say(self, message: str) -> None:
-        """One line on stderr."""
-        print(f"auditproc: {message}", file=self.stream)
+        """One line on stderr; file names, rule names and the like in it cannot drive a terminal."""
+        print(f"auditproc: {printable(message)}", file=self.stream)
 
 
 def safe_excerpt(raw: bytes, limit: int = 120) -> str:
     """A line excerpt that cannot forge output or drive a terminal: control bytes escaped."""
-    text = raw[:limit].decode("utf-8", "backslashreplace")
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    text = printable(raw[:limit].decode("utf-8", "backslashreplace"))
     return text + ("…" if len(raw) > limit else "")
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (controls, line separators, bidi marks) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 class ExecPipeline:
