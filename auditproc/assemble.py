@@ -88,6 +88,7 @@ class Assembler:
         self.position: object = None
         self.clock = 0.0
         self._recent: OrderedDict[object, None] = OrderedDict()  # FIFO of completed keys
+        self._live: dict[object, AuditEvent] = {}  # events holding records: what idle expiry scans
 
     def __len__(self) -> int:
         """Number of events in flight (including ones known to be discarded)."""
@@ -129,11 +130,14 @@ class Assembler:
         if rtype == "SYSCALL" and self._wanted_syscall is not None and not self._wanted_syscall(rec):
             self.stats.filtered_records += len(event.records) + 1
             table[key] = _DROP
+            self._live.pop(key, None)
             return False
         if len(event.records) >= self.max_records:
             event.dropped_records += 1
             self.stats.capped_records += 1
             return True
+        if not event.records:
+            self._live[key] = event
         event.records.append(rec)
         event.last_seen = self.clock
         return True
@@ -158,12 +162,12 @@ class Assembler:
     def expire_idle(self, before: float) -> None:
         """Complete events whose latest record arrived before ``before`` (the ``clock``'s scale):
         following a live log, an event must not wait for the next one to be emitted."""
-        for key in [k for k, e in self._table.items() if e is not None and e.last_seen < before]:
+        for key in [k for k, e in self._live.items() if e.last_seen < before]:
             self._complete(key, "idle")
 
     def oldest_position(self) -> object:
         """The position of the earliest-read event still in flight whose output is pending, or None."""
-        positions = [e.position for e in self._table.values() if e is not None and e.records]
+        positions = [e.position for e in self._live.values()]
         return min(positions, default=None)  # type: ignore[type-var]
 
     def mark_done(self, keys: list[object]) -> None:
@@ -202,6 +206,7 @@ class Assembler:
     def _complete(self, key: object, cause: str) -> None:
         event = self._table.pop(key)
         # The key's entry in _order goes stale and is skipped when it reaches the front.
+        self._live.pop(key, None)
         self._remember(key)
         stats = self.stats
         stats.events += 1

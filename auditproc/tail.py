@@ -24,6 +24,7 @@ from watchdog.observers import Observer
 from auditproc.sources import DEFAULT_MAX_LINE_BYTES, user_name
 
 READ_BLOCK_BYTES = 1 << 20
+HEAD_BYTES = 64  # enough of the first record to tell one file content from another
 MAX_ROTATED = 99  # audit.log.1 … audit.log.99 are searched for a checkpointed inode
 Position = tuple[int, int]
 
@@ -106,6 +107,7 @@ class _Open:
     offset: int  # file offset of the first byte not yet returned as part of a complete line
     pending: bytes = b""
     skipping: bool = False  # inside the rest of an oversized line
+    head: bytes = b""  # the file's first bytes: if they change in place, it was truncated and rewritten
 
 
 class LogFollower:
@@ -129,7 +131,10 @@ class LogFollower:
         self._observer: Observer | None = None
         self._numbers = 0
         self._current: _Open | None = None
-        self._backlog: list[tuple[str, int]] = []  # rotated files to finish first: (path, offset)
+        # Files to read before (or as) the live one: (device, inode) — None for "whatever the
+        # path is now" — and the offset to start at. Identities, not names: auditd may rotate
+        # again while we catch up, and the names shift.
+        self._backlog: list[tuple[tuple[int, int] | None, int]] = []
         self._files: dict[int, tuple[int, int, str]] = {}  # file number → (dev, ino, path)
         self._waiting_said = False
         self._start(checkpoint, from_start)
@@ -191,18 +196,30 @@ class LogFollower:
                     f"the checkpointed file ({checkpoint.path or 'inode ' + str(checkpoint.ino)}) is gone "
                     f"(rotated away?): reading {self.path} from its start"
                 )
+                self._backlog = [(None, 0)]
             else:
-                index, size = found
                 # Finish the checkpointed file, then each newer rotated file, then the live one.
+                index, size = found
                 offset = 0 if size < checkpoint.offset else checkpoint.offset
-                paths = [self._rotated(i) for i in range(index, 0, -1)]
-                if paths:
-                    self._backlog = [(p, offset if n == 0 else 0) for n, p in enumerate(paths)]
-                    self._backlog.append((self.path, 0))
+                if index == 0:
+                    self._backlog = [(None, offset)]
                 else:
-                    self._backlog = [(self.path, offset)]
-                return
-        self._backlog = [(self.path, 0 if from_start or checkpoint is not None else -1)]
+                    self._backlog = [((checkpoint.dev, checkpoint.ino), offset), *self._newer_than(index)]
+        else:
+            self._backlog = [(None, 0 if from_start else -1)]
+        self._open_next()  # now, so that "the end of the file" means the end at start-up
+
+    def _newer_than(self, index: int) -> list[tuple[tuple[int, int] | None, int]]:
+        """Backlog entries for the rotated files newer than ``path.index``, then the live file."""
+        entries: list[tuple[tuple[int, int] | None, int]] = []
+        for i in range(index - 1, -1, -1):  # down to the live file itself, by identity too
+            try:
+                st = os.stat(self._rotated(i))
+            except OSError:
+                continue
+            entries.append(((st.st_dev, st.st_ino), 0))
+        entries.append((None, 0))
+        return entries
 
     def _find_inode(self, dev: int, ino: int) -> tuple[int, int] | None:
         for index in range(0, MAX_ROTATED + 1):
@@ -250,58 +267,85 @@ class LogFollower:
             del self._files[min(self._files)]
         return _Open(self._numbers, path, st.st_dev, st.st_ino, fd, offset)
 
+    def _open_next(self) -> bool:
+        """Open the next file of the backlog; False when it is not there (yet)."""
+        if not self._backlog:
+            self._backlog = [(None, 0)]
+        ident, offset = self._backlog[0]
+        if ident is None:
+            cur = self._open(self.path, offset)
+            if cur is None:
+                # Absent: all it holds once it appears is new, so "start at the end" means 0.
+                self._backlog[0] = (None, max(offset, 0))
+                return False
+        else:
+            found = self._find_inode(*ident)
+            cur = self._open(self._rotated(found[0]), offset) if found else None
+            if cur is None or (cur.dev, cur.ino) != ident:
+                if cur is not None:
+                    os.close(cur.fd)
+                self._say(f"a rotated file (inode {ident[1]}) vanished before it was read to its end")
+                self._backlog.pop(0)
+                return bool(self._backlog) and self._open_next()
+        self._backlog.pop(0)
+        self._current = cur
+        return True
+
     def _drain(self) -> list[tuple[bytes, Position]]:
         out: list[tuple[bytes, Position]] = []
         while True:
             cur = self._current
             if cur is None:
-                if not self._backlog:
-                    self._backlog = [(self.path, 0)]
-                path, offset = self._backlog[0]
-                cur = self._open(path, offset)
-                if cur is None:
-                    # Absent: all it holds once it appears is new, so "start at the end" means 0.
-                    self._backlog[0] = (path, max(offset, 0))
+                if not self._open_next():
                     return out
-                self._backlog.pop(0)
-                self._current = cur
+                continue
+            if not self._backlog and cur.offset and self._truncated(cur):
+                # Checked before reading: a writer may already have written past our offset.
+                self._say(f"{self.path} was truncated (copytruncate rotation?): reading it again from the start")
+                os.lseek(cur.fd, 0, os.SEEK_SET)
+                cur.offset, cur.pending, cur.skipping, cur.head = 0, b"", False, b""
             data = os.read(cur.fd, READ_BLOCK_BYTES)
             if data:
+                if not cur.head and cur.offset == 0:
+                    cur.head = data[:HEAD_BYTES]
                 self._split(cur, data, out)
                 if len(out) >= 4096:
                     return out  # let the caller work; the rest is read on the next call
                 continue
-            # End of this file for now: did it rotate, shrink or vanish?
-            if self._backlog:
-                self._finish(cur, out)  # a rotated file being caught up: it will not grow
-                continue
+            # End of this file for now: is it still the live file, or was it rotated, removed?
             try:
                 st = os.stat(self.path)
+                live = (st.st_dev, st.st_ino) == (cur.dev, cur.ino)
             except FileNotFoundError:
-                return out  # deleted; keep the handle until a new file appears
+                live = False
+                if not self._backlog:
+                    return out  # the live file was deleted: keep the handle until a new one appears
             except OSError:
                 return out
-            if (st.st_dev, st.st_ino) != (cur.dev, cur.ino):
-                # Renamed away (auditd's rotation) or deleted and re-created: finish the old
-                # file to its last byte (auditd has closed it), then start the new one at 0.
+            if not live:
+                # Renamed away (auditd's rotation) or deleted: finish it to its last byte (auditd
+                # has closed it), then go on with the newer files, found by identity.
                 tail = os.read(cur.fd, READ_BLOCK_BYTES)
                 if tail:
                     self._split(cur, tail, out)
                     continue
-                # If auditd rotated again meanwhile, the files after ours are .k-1 … .1: read
-                # them first, or the middle ones are skipped.
-                found = self._find_inode(cur.dev, cur.ino)
+                if not self._backlog:
+                    # If auditd rotated again meanwhile, the files after ours are .k-1 … .1.
+                    found = self._find_inode(cur.dev, cur.ino)
+                    self._backlog = self._newer_than(found[0]) if found else [(None, 0)]
                 self._finish(cur, out)
-                newer = found[0] - 1 if found else 0
-                self._backlog = [(self._rotated(i), 0) for i in range(newer, 0, -1)] + [(self.path, 0)]
                 continue
-            size = os.fstat(cur.fd).st_size
-            if size < cur.offset + len(cur.pending):
-                self._say(f"{self.path} was truncated (copytruncate rotation?): reading it again from the start")
-                os.lseek(cur.fd, 0, os.SEEK_SET)
-                cur.offset, cur.pending, cur.skipping = 0, b"", False
-                continue
+            self._backlog = []  # reading the live file: nothing newer exists
             return out
+
+    def _truncated(self, cur: _Open) -> bool:
+        """Shrunk below what we read, or rewritten in place past it (its first bytes changed)."""
+        if os.fstat(cur.fd).st_size < cur.offset + len(cur.pending):
+            return True
+        if not cur.head:
+            cur.head = os.pread(cur.fd, HEAD_BYTES, 0)  # opened mid-file: remember it now
+            return False
+        return os.pread(cur.fd, len(cur.head), 0) != cur.head
 
     def _finish(self, cur: _Open, out: list[tuple[bytes, Position]]) -> None:
         if cur.pending and not cur.skipping:
