@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from auditproc.eql import EqlSyntaxError, EqlUnsupportedError, compile_query
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
+from auditproc.eql.values import text as keyword_text
 
 DEFAULT_MAX_SIGNALS = 100
 DEFAULT_INTERVAL = "5m"
@@ -850,7 +851,7 @@ class _FieldIndex:
             return
         cache = self.cache
         for raw in values:
-            value = raw if type(raw) is str else _keyword(raw)
+            value = raw if type(raw) is str else keyword_text(raw)
             if value is None:
                 continue
             hit = cache.get(value)
@@ -956,7 +957,7 @@ class RuleTable:
             self._any.collect(doc, positions)
         for get, buckets in self._categories.values():
             for category in get(doc):
-                bucket = buckets.get(category if type(category) is str else _keyword(category))
+                bucket = buckets.get(category if type(category) is str else keyword_text(category))
                 if bucket is not None:
                     bucket.collect(doc, positions)
         if not positions:
@@ -1004,15 +1005,3 @@ def _leaves(value: Any) -> Iterator[Any]:
             yield from _leaves(item)
     elif value is not None:
         yield value
-
-
-def _keyword(value: Any) -> str | None:
-    """Return a scalar's text as a keyword field indexes it (``true``/``false``, numbers as written)."""
-    kind = type(value)
-    if kind is str:
-        return value
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int or kind is float:
-        return str(value)
-    return None
