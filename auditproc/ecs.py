@@ -17,6 +17,8 @@ from auditproc.parse import Record, decode_bytes, unquote
 ECS_VERSION = "8.17.0"
 UNSET_ID = "4294967295"  # (u32)-1: auid/ses never set (daemons, boot)
 DEFAULT_MAX_ARGV_BYTES = 1 << 20  # laurel#101: one find -exec produced 3.5 MB of argv
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+_OCTAL = frozenset("01234567")
 
 ARCH_NAMES = {
     b"c000003e": "x86_64", b"40000003": "i386", b"c00000b7": "aarch64", b"40000028": "arm",
@@ -344,7 +346,7 @@ def _paths(paths: list[Record]) -> tuple[dict, list[dict]]:
             if src in doc:
                 file_doc[dst] = doc[src]
         mode = doc.get("mode", "")
-        if mode.isdigit():
+        if mode and _OCTAL.issuperset(mode):  # not isdigit(): "0100789" and "²" crashed int(mode, 8)
             file_doc["mode"] = f"{int(mode, 8) & 0o7777:04o}"
         break
     for doc in docs:
@@ -420,9 +422,10 @@ def _to_int(raw: bytes | None) -> int | None:
     if raw is None:
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         return None
+    return value if INT64_MIN <= value <= INT64_MAX else None  # orjson and Elasticsearch's long stop at 64 bits
 
 
 def _put_int(doc: dict, key: str, raw: bytes | None) -> None:

@@ -187,6 +187,10 @@ class LineParser:
             # audit-userspace#262: "audit(16523210---)" has no serial at all.
             if not (colon and dot and serial.isdigit() and sec.isdigit() and milli.isdigit()):
                 return ParseError(ParseReason.BAD_EVENT_ID, line)
+            # No kernel writes a time past year 5138 or a serial past 64 bits, and neither would
+            # fit an ECS date or a JSON integer: taking them crashed the run (fuzz regressions).
+            if len(sec) > 11 or len(serial) > 19:
+                return ParseError(ParseReason.BAD_EVENT_ID, line)
             self._span = span
             self._time_ms = int(sec) * 1000 + int((milli + b"00")[:3])
             self._serial = int(serial)
