@@ -1,0 +1,32 @@
+"""Hostile input, issue #6: one test (or more) per item.
+
+Fuzzing and properties
+- atheris on the parser and on the whole pipeline, short run ......... test_fuzz::test_a_short_fuzzing_run_finds_nothing
+- every crash found stays fixed ....................................... test_fuzz::test_regression_inputs_pass_*
+- iter_documents: nothing escapes, well-formed events survive garbage . test_properties::test_every_well_formed_event_comes_out_whatever_surrounds_it
+- the CLI (-j 1, -j 2): one UTF-8 JSON object per line ................ test_properties::test_cli_output_is_one_json_object_per_line
+
+Bounded resources
+- DEFAULT_MAX_INFLIGHT, 300k serials without EOE ...................... test_bounds::test_max_inflight_*
+- DEFAULT_MAX_LINE_BYTES, a lazily generated 100 MB line .............. test_bounds::test_a_100_mb_line_*, test_a_configured_line_cap_*
+- argc = 100,000 ...................................................... test_bounds::test_argc_100000
+- DEFAULT_MAX_RECORDS_PER_EVENT, thousands of PATH records ............ test_bounds::test_thousands_of_path_records_*, test_a_configured_records_cap
+- DEFAULT_MAX_ARGV_BYTES, a gigantic hex argument ..................... test_bounds::test_a_gigantic_hex_argument_*, test_a_configured_argv_cap
+- a forged argc (xfail: a bug) ........................................ test_bounds::test_a_forged_argc_*
+- DEFAULT_MAX_PROCESSES (entries; bytes xfail) ........................ test_bounds::test_the_process_table_*
+- RECENT_KEYS, the record-type cache, the reporter's rate limit ...... test_bounds::test_recent_keys_*, test_the_record_type_cache_*, test_the_reporter_*
+- peak memory replaying 1 GB .......................................... bench/memory.py (too slow for the suite)
+
+Rules as an attack surface
+- regexes on RE2, linear time ......................................... test_rules::test_regexes_run_in_linear_time
+- wildcards without catastrophic backtracking, semantics kept ........ test_rules::test_wildcards_*, test_wildcard_semantics_are_kept
+- rule text never reaches eval/exec ................................... test_rules::test_rule_text_is_data_never_code, test_no_dynamic_code_*
+- no symlinks out of a rule directory ................................. test_rules::test_symlinks_*
+- as root: no world-writable rule file, no non-sticky open directory .. test_rules::test_a_world_writable_*, test_a_rule_in_a_world_writable_*
+
+Output and files
+- hostile argv / paths escaped in JSON output ......................... test_output::test_hostile_values_are_escaped_in_json_output
+- C1 controls and U+2028 in JSON output (xfail: not escaped yet) ...... test_output::test_c1_controls_*
+- every stderr message escaped ........................................ test_output::test_a_malformed_line_*, test_every_stderr_*, test_rule_names_*
+- state file 0600, atomic; corrupt or unreadable → start at the end ... test_state (three crash-loop cases xfail)
+"""
