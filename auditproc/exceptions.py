@@ -318,19 +318,27 @@ def _entry(obj: Any, where: str, *, nested_ok: bool) -> Entry:
 
 
 def wildcard_pattern(text: str) -> re.Pattern[str]:
-    """Compile an Elasticsearch wildcard (``*`` any run, ``?`` one character, ``\\`` escapes) case-sensitively."""
-    out = []
+    """Compile an Elasticsearch wildcard (``*`` any run, ``?`` one character, ``\\`` escapes) case-sensitively.
+
+    Each segment between stars is taken at its earliest occurrence, in an atomic group, as in
+    ``eql.patterns.wildcard_to_regex``: ``.*`` per star backtracked in O(len^stars) on a long value.
+    """
+    segments: list[list[str]] = [[]]
     chars = iter(text)
     for char in chars:
         if char == "*":
-            out.append(".*")
+            segments.append([])
         elif char == "?":
-            out.append(".")
+            segments[-1].append(".")
         elif char == "\\":
-            out.append(re.escape(next(chars, "\\")))
+            segments[-1].append(re.escape(next(chars, "\\")))
         else:
-            out.append(re.escape(char))
-    return re.compile("".join(out), re.DOTALL)
+            segments[-1].append(re.escape(char))
+    source, *rest = ("".join(segment) for segment in segments)
+    if rest:
+        *middle, last = rest
+        source += "".join(f"(?>.*?{m})" for m in middle if m) + ".*" + last
+    return re.compile(source, re.DOTALL)
 
 
 def _text(obj: Mapping[str, Any], key: str, default: Any = None, *, where: str = "") -> str:

@@ -137,3 +137,16 @@ def test_the_shipped_rules_pass_the_root_checks(as_root: None) -> None:
     load = load_rules([REPO / "rules"])
     assert load.rules and not load.errors
     assert os.geteuid() == 0
+
+
+def test_exception_wildcards_cannot_backtrack_catastrophically() -> None:
+    from auditproc.exceptions import wildcard_pattern
+
+    pattern = wildcard_pattern("*a*a*a*a*b")
+    start = time.perf_counter()
+    assert pattern.fullmatch("a" * 20_000) is None
+    assert time.perf_counter() - start < 0.5
+    cases = [("*x*y?z", "..x..y1z", True), ("ab*b", "ab", False), ("a\\*b*", "a*bc", True), ("a\\*b", "axb", False),
+             ("*", "", True), ("a**b", "ab", True), ("*.SH", "x.sh", False)]
+    for text, value, expected in cases:
+        assert (wildcard_pattern(text).fullmatch(value) is not None) is expected, text
