@@ -13,14 +13,22 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
-import orjson
 import typer
 
 from auditproc import __version__
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
 from auditproc.ecs import EcsSettings
 from auditproc.identity import UserDb, UserDbError
-from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats, feed_inputs, iter_ecs_input
+from auditproc.output import dumps_line
+from auditproc.pipeline import (
+    ExecPipeline,
+    PipelineSettings,
+    Reporter,
+    RunStats,
+    feed_inputs,
+    iter_ecs_input,
+    printable,
+)
 from auditproc.sources import DEFAULT_MAX_LINE_BYTES, expand_inputs
 from auditproc.timeexpr import iso_ms, parse_time
 
@@ -269,8 +277,7 @@ def _pipeline_settings(
 
 
 def _write_all(docs: Iterable[dict], sink: BinaryIO, progress: _Progress | None) -> None:
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    _write_bytes((dumps(doc, option=newline) for doc in docs), sink, progress)
+    _write_bytes((dumps_line(doc) for doc in docs), sink, progress)
 
 
 def _write_bytes(chunks: Iterable[bytes], sink: BinaryIO, progress: _Progress | None) -> None:
@@ -340,13 +347,12 @@ def follow_cmd(
     )
     detector = _detector(spec, reporter)
     sink = open(output, "ab") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 
     def handle(doc: dict) -> None:
         if events:
-            sink.write(dumps(doc, option=newline))
+            sink.write(dumps_line(doc))
         for alert in detector.process(doc):
-            sink.write(dumps(alert, option=newline))
+            sink.write(dumps_line(alert))
         sink.flush()  # a forwarder reading the pipe sees each alert at once
 
     def reload() -> None:
@@ -374,7 +380,7 @@ def follow_cmd(
     try:
         follow(path, settings, follow_settings, handle, controls, reporter, reload, watched.append)
         for alert in detector.finish():
-            sink.write(dumps(alert, option=newline))
+            sink.write(dumps_line(alert))
         sink.flush()
     except FollowError as exc:
         reporter.say(str(exc))
@@ -414,11 +420,11 @@ def rules_list(
 
     load = load_rules(paths or [default_rules_dir()], all_rules=all_rules)
     for rule in load.rules:
-        typer.echo(f"runs     {rule.severity:<8} {rule.rule_id}  {rule.name}")
+        typer.echo(printable(f"runs     {rule.severity:<8} {rule.rule_id}  {rule.name}"))
     for skipped in load.skipped:
-        typer.echo(f"skipped  {'':<8} {skipped.path.name}  {skipped.name}: {skipped.reason}")
+        typer.echo(printable(f"skipped  {'':<8} {skipped.path.name}  {skipped.name}: {skipped.reason}"))
     for problem in load.errors:
-        typer.echo(f"error    {problem}")
+        typer.echo(printable(f"error    {problem}"))
     typer.echo(f"{len(load.rules)} runnable, {len(load.skipped)} skipped, {len(load.errors)} errors", err=True)
     raise typer.Exit(EXIT_USAGE if load.errors else EXIT_OK)
 
@@ -430,9 +436,9 @@ def rules_check(paths: RulePathsArg = None) -> None:
 
     load = load_rules(paths or [default_rules_dir()], all_rules=True)
     for problem in load.errors:
-        typer.echo(str(problem))
+        typer.echo(printable(str(problem)))
     for skipped in load.skipped:
-        typer.echo(f"{skipped.path}: note: {skipped.name}: {skipped.reason}")
+        typer.echo(printable(f"{skipped.path}: note: {skipped.name}: {skipped.reason}"))
     typer.echo(
         f"{len(load.rules)} rules compile, {len(load.skipped)} set aside, {len(load.errors)} errors", err=True
     )

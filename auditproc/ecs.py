@@ -258,7 +258,9 @@ def execve_argv(records: list[Record], max_bytes: int) -> tuple[list[str], int |
                     chunks.setdefault(int(index), {}).setdefault(int(chunk[:-1]), value)
             else:
                 plain.setdefault(int(index), value)
-    count = max(argc or 0, max(plain, default=-1) + 1, max(chunks, default=-1) + 1)
+    # Holes between arguments are empty arguments the kernel left out (audit-userspace#57), but
+    # nothing is invented past the last one present: a forged argc=4000000000 costs nothing.
+    count = max(max(plain, default=-1) + 1, max(chunks, default=-1) + 1)
     args: list[str] = []
     budget = max_bytes
     note = ""

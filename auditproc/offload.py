@@ -14,10 +14,9 @@ import queue
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import orjson
-
 from auditproc.assemble import AuditEvent
 from auditproc.detect import DetectorSpec, DetectStats, build_detector
+from auditproc.output import dumps_line
 from auditproc.parse import LineParser, Record
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
 
@@ -32,6 +31,8 @@ class WorkerResult:
     """What the worker reports at the end: counts only it knows."""
 
     exec_events: int
+    truncated_args: int
+    capped_events: int
     detect: DetectStats | None
     error: str | None = None
 
@@ -84,6 +85,8 @@ class OffloadPipeline(ExecPipeline):
         self._worker.join()
         self.stats.events = self.assembler.stats.events
         self.stats.exec_events += self.result.exec_events
+        self.stats.truncated_args += self.result.truncated_args
+        self.stats.capped_events += self.result.capped_events
         if self.result.error:
             raise RuntimeError(f"normalising worker failed: {self.result.error}")
 
@@ -126,7 +129,6 @@ def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings:
     try:
         detector = build_detector(spec, quiet.say) if spec is not None else None
         pipe = ExecPipeline(settings, stats, quiet)
-        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         while True:
             chunk = inbox.get()
             if chunk is None:
@@ -135,16 +137,18 @@ def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings:
             out = bytearray()
             for doc in pipe._normalize():
                 if detector is None:
-                    out += dumps(doc, option=newline)
+                    out += dumps_line(doc)
                 else:
                     for alert in detector.process(doc):
-                        out += dumps(alert, option=newline)
+                        out += dumps_line(alert)
             outbox.put(bytes(out))
         if detector is not None:
-            outbox.put(b"".join(dumps(a, option=newline) for a in detector.finish()))
-        outbox.put(WorkerResult(stats.exec_events, detector.stats if detector is not None else None))
+            outbox.put(b"".join(dumps_line(a) for a in detector.finish()))
+        outbox.put(WorkerResult(stats.exec_events, stats.truncated_args, stats.capped_events,
+                                detector.stats if detector is not None else None))
     except BaseException as exc:  # report, never hang the parent
-        outbox.put(WorkerResult(stats.exec_events, None, f"{type(exc).__name__}: {exc}"))
+        outbox.put(WorkerResult(stats.exec_events, stats.truncated_args, stats.capped_events, None,
+                                f"{type(exc).__name__}: {exc}"))
 
 
 def _events(chunk: Iterable[_Payload], cap: int) -> Iterator[AuditEvent]:

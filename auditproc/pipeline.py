@@ -56,6 +56,8 @@ class RunStats:
     oversized: int = 0
     events: int = 0
     exec_events: int = 0
+    truncated_args: int = 0  # documents whose argv was cut at max_argv_bytes
+    capped_events: int = 0  # events that had records past the per-event cap
     input_errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -64,7 +66,8 @@ class RunStats:
         seconds = max(time.monotonic() - self.started, 1e-9)
         out = [
             f"files: {self.files}  lines: {self.lines}  bytes: {self.bytes}  records: {self.records}",
-            f"events: {self.events}  exec events: {self.exec_events}",
+            f"events: {self.events}  exec events: {self.exec_events}  argv truncated: {self.truncated_args}  "
+            f"events over the record cap: {self.capped_events}",
             f"malformed lines: {sum(self.malformed.values())}  oversized lines: {self.oversized}  "
             f"blank lines: {self.blank}  input errors: {self.input_errors}",
         ]
@@ -214,6 +217,10 @@ class ExecPipeline:
                     tree.forget(pid)  # type: ignore[union-attr]
                 continue
             stats.exec_events += 1
+            if event.dropped_records:
+                stats.capped_events += 1
+            if "error" in doc and "process.args truncated" in doc["error"]["message"]:
+                stats.truncated_args += 1
             if tree is not None:
                 tree.enrich(doc)
                 if userdb is not None:

@@ -7,6 +7,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 DEFAULT_MAX_PROCESSES = 32_768  # one default pid_max worth; beats#42317 is an unbounded process DB
+# Per process: the table holds up to DEFAULT_MAX_PROCESSES of these, so its bytes stay bounded
+# (32 MiB of argv at most) even when every process ran with a megabyte of arguments.
+MAX_PARENT_ARGV_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +58,16 @@ class ProcessTable:
         return doc
 
     def remember(self, pid: int, process: dict, timestamp: str | None = None) -> None:
-        """Record the image a pid now runs."""
+        """Record the image a pid now runs (its argv kept up to ``MAX_PARENT_ARGV_BYTES``)."""
         args = process.get("args")
+        command_line = process.get("command_line")
+        if args is not None:
+            args = _bounded(args)
+            if command_line is not None and len(command_line) > MAX_PARENT_ARGV_BYTES:
+                command_line = " ".join(args)
         self._table[pid] = ProcessInfo(
-            process.get("name"), process.get("executable"), tuple(args) if args is not None else None,
-            process.get("command_line"), process.get("working_directory"), timestamp,
+            process.get("name"), process.get("executable"), args, command_line,
+            process.get("working_directory"), timestamp,
         )
         self._table.move_to_end(pid)
         if len(self._table) > self.max_processes:
@@ -96,6 +104,19 @@ class ProcessTable:
             self.remember(int(entry), process)
             count += 1
         return count
+
+
+def _bounded(args: list[str]) -> tuple[str, ...]:
+    """Argv cut to MAX_PARENT_ARGV_BYTES characters, with a marker saying how much went."""
+    kept, used = [], 0
+    for n, arg in enumerate(args):
+        used += len(arg) + 1
+        if used > MAX_PARENT_ARGV_BYTES:
+            kept.append(arg[: max(0, MAX_PARENT_ARGV_BYTES - (used - len(arg) - 1))])
+            kept.append(f"…[{len(args) - n - 1} more arguments truncated by auditproc]")
+            return tuple(kept)
+        kept.append(arg)
+    return tuple(kept)
 
 
 def _fill(parent: dict, info: ProcessInfo) -> None:

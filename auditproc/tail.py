@@ -81,10 +81,22 @@ class Checkpoint:
             raise CheckpointError(f"{state_path}: cannot read state: {exc.strerror}") from exc
         try:
             data = json.loads(raw)
-            return cls(int(data["dev"]), int(data["ino"]), int(data["offset"]), str(data.get("path", "")),
-                       [list(k) for k in data.get("done", [])])
-        except (ValueError, KeyError, TypeError) as exc:
+            done = data.get("done", [])
+            if not (isinstance(done, list) and all(_is_key(k) for k in done)):
+                raise ValueError("'done' must be a list of [node or null, id] string pairs")
+            numbers = [data[k] for k in ("dev", "ino", "offset")]
+            if not all(type(n) is int and n >= 0 for n in numbers):
+                raise ValueError("dev, ino and offset must be non-negative integers")
+            return cls(*numbers, str(data.get("path", "")), [list(k) for k in done])
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise CheckpointError(f"{state_path}: corrupt state file ({exc})") from exc
+
+
+def _is_key(item: object) -> bool:
+    return (
+        isinstance(item, list) and len(item) == 2
+        and (item[0] is None or isinstance(item[0], str)) and isinstance(item[1], str)
+    )
 
 
 def default_state_path() -> Path:

@@ -44,3 +44,23 @@ def test_cli_events_matches_golden():
     result = CliRunner().invoke(app, ["events", "--host", "test-host", str(log)])
     assert result.exit_code == 0, result.output
     assert result.stdout.encode() == log.with_suffix(".expected.ndjson").read_bytes()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_stats_count_truncated_argv(tmp_path, jobs):
+    head = b'type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 success=yes exit=0 pid=2 comm="x" exe="/x"\n'
+    execve = b'type=EXECVE msg=audit(1.000:1): argc=2 a0="x" a1=' + b"41" * (2 << 20) + b"\n"
+    log = tmp_path / "big.log"
+    log.write_bytes(head + execve)
+    result = CliRunner().invoke(app, ["events", "-j", jobs, "--stats", str(log)])
+    assert result.exit_code == 0
+    doc = orjson.loads(result.stdout)
+    assert doc["process"]["args"][-1].startswith("…[") and "truncated" in doc["error"]["message"]
+    assert "argv truncated: 1" in result.stderr
+
+
+def test_rule_names_cannot_drive_the_terminal(tmp_path):
+    rule = (FIXTURES / "alerts" / "rules" / "hping_max_signals_2.toml").read_text()
+    (tmp_path / "r.toml").write_text(rule.replace("(test copy, max_signals 2)", "\\u001b[2J evil"))
+    result = CliRunner().invoke(app, ["rules", "list", str(tmp_path)])
+    assert "\x1b" not in result.stdout and "evil" in result.stdout

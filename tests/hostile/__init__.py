@@ -12,8 +12,8 @@ Bounded resources
 - argc = 100,000 ...................................................... test_bounds::test_argc_100000
 - DEFAULT_MAX_RECORDS_PER_EVENT, thousands of PATH records ............ test_bounds::test_thousands_of_path_records_*, test_a_configured_records_cap
 - DEFAULT_MAX_ARGV_BYTES, a gigantic hex argument ..................... test_bounds::test_a_gigantic_hex_argument_*, test_a_configured_argv_cap
-- a forged argc (xfail: a bug) ........................................ test_bounds::test_a_forged_argc_*
-- DEFAULT_MAX_PROCESSES (entries; bytes xfail) ........................ test_bounds::test_the_process_table_*
+- a forged argc ...................................................... test_bounds::test_a_forged_argc_*
+- DEFAULT_MAX_PROCESSES (entries and bytes) ........................... test_bounds::test_the_process_table_*
 - RECENT_KEYS, the record-type cache, the reporter's rate limit ...... test_bounds::test_recent_keys_*, test_the_record_type_cache_*, test_the_reporter_*
 - peak memory replaying 1 GB .......................................... bench/memory.py (too slow for the suite)
 
@@ -26,7 +26,7 @@ Rules as an attack surface
 
 Output and files
 - hostile argv / paths escaped in JSON output ......................... test_output::test_hostile_values_are_escaped_in_json_output
-- C1 controls and U+2028 in JSON output (xfail: not escaped yet) ...... test_output::test_c1_controls_*
+- C1 controls and U+2028 in JSON output (output.dumps_line) ........... test_output::test_c1_controls_*
 - every stderr message escaped ........................................ test_output::test_a_malformed_line_*, test_every_stderr_*, test_rule_names_*
-- state file 0600, atomic; corrupt or unreadable → start at the end ... test_state (three crash-loop cases xfail)
+- state file 0600, atomic; corrupt or unreadable → start at the end ... test_state (incl. three former crash-loop cases)
 """

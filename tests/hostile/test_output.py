@@ -36,7 +36,6 @@ def test_hostile_values_are_escaped_in_json_output(tmp_path: Path, jobs: str) ->
     assert not any(bad in result.stdout_bytes for bad in ESCAPES)
 
 
-@pytest.mark.xfail(strict=True, reason="orjson leaves U+0080-U+009F (C1, e.g. CSI U+009B), U+2028/9 and DEL raw in output")
 def test_c1_controls_and_unicode_line_separators_are_escaped_in_json_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["events", "--host", "h", "-j", "1", str(_log(tmp_path))])
     text = result.stdout_bytes.decode()
