@@ -237,7 +237,7 @@ def _run_batch(
     if jobs > 1:
         from auditproc.offload import OffloadPipeline
 
-        pipe = OffloadPipeline(settings, run_stats, reporter, spec)
+        pipe = OffloadPipeline(settings, run_stats, reporter, spec, detector)
         try:
             _write_bytes(feed_inputs(pipe, paths, progress), sink, progress)
         finally:

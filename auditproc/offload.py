@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from auditproc.assemble import AuditEvent
-from auditproc.detect import DetectorSpec, DetectStats, build_detector
+from auditproc.detect import Detector, DetectorSpec, DetectStats, build_detector
 from auditproc.output import dumps_line
 from auditproc.parse import LineParser, Record
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
@@ -44,14 +44,23 @@ class OffloadPipeline(ExecPipeline):
     """
 
     def __init__(
-        self, settings: PipelineSettings, stats: RunStats, reporter: Reporter, detector: DetectorSpec | None
+        self,
+        settings: PipelineSettings,
+        stats: RunStats,
+        reporter: Reporter,
+        spec: DetectorSpec | None,
+        detector: Detector | None = None,
     ) -> None:
         super().__init__(settings, stats, reporter, enrich=False)
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        # A forked worker inherits the detector compiled here (compiling Elastic's 214 rules
+        # takes over a second); a spawned one can only rebuild it from its plain-data spec.
+        detector_or_spec = detector if fork and detector is not None else spec
         self._inbox = ctx.Queue(MAX_CHUNKS_IN_FLIGHT)
         self._outbox = ctx.Queue()
         self._worker = ctx.Process(
-            target=_work, args=(self._inbox, self._outbox, settings, detector), name="auditproc-normalise",
+            target=_work, args=(self._inbox, self._outbox, settings, detector_or_spec), name="auditproc-normalise",
             daemon=True,
         )
         self._worker.start()
@@ -122,12 +131,13 @@ class OffloadPipeline(ExecPipeline):
 
 
 def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings: PipelineSettings,
-          spec: DetectorSpec | None) -> None:
+          detector: Detector | DetectorSpec | None) -> None:
     """The worker process: payload chunks in, NDJSON bytes out, counts at the end."""
     stats = RunStats()
     quiet = Reporter(stream=_Null())  # the parent already said everything about the rules
     try:
-        detector = build_detector(spec, quiet.say) if spec is not None else None
+        if isinstance(detector, DetectorSpec):
+            detector = build_detector(detector, quiet.say)
         pipe = ExecPipeline(settings, stats, quiet)
         while True:
             chunk = inbox.get()
