@@ -701,10 +701,65 @@ def _regex_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[Pr
             if isinstance(pattern, Literal) and isinstance(pattern.value, str)
             else None
         )
+        if (not text or len(text) == 1) and _regex_ends_with_space(pattern.value):  # type: ignore[union-attr]
+            # A full match ends with a whitespace character, which no case folding touches.
+            probes.update(Probe(SUFFIX, space) for space in _WHITESPACE)
+            continue
         if not text or (insensitive and not text.isascii()):
             return None
         probes.add(Probe(FOLDED_CONTAINS, text.lower()) if insensitive else Probe(CONTAINS, text))
     return frozenset(probes)
+
+
+# Every character ``\s`` matches in ``re`` (Unicode whitespace) or RE2 (ASCII whitespace); none beyond U+3000.
+_WHITESPACE = tuple(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
+def _regex_ends_with_space(pattern: str) -> bool:
+    """Return whether every full match of a Lucene regexp ends with a whitespace character.
+
+    True when the last top-level atom is ``\\s``, not made optional; groups and classes are opaque.
+    """
+    last = ""  # the last atom: "space" for \\s, "other", or "" (none yet, or optional)
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= n:
+                return False
+            last = "space" if pattern[i + 1] == "s" else "other"
+            i += 2
+        elif c == '"':
+            end = pattern.find('"', i + 1)
+            if end < 0:
+                return False
+            if end > i + 1:
+                last = "other"
+            i = end + 1
+        elif c in "([":
+            i = _regex_skip(pattern, i)
+            if i < 0:
+                return False
+            last = "other"
+        elif c == "+":  # one or more: the match still ends with the atom
+            i += 1
+        elif c in "?*":
+            last = ""
+            i += 1
+        elif c == "{":
+            end = pattern.find("}", i)
+            low = pattern[i + 1 : end].split(",", 1)[0] if end > 0 else ""
+            if not low.isdigit():
+                return False
+            if int(low) == 0:
+                last = ""
+            i = end + 1
+        elif c in _REGEX_GIVE_UP:
+            return False
+        else:  # a literal, "." or "@"
+            last = "other"
+            i += 1
+    return last == "space"
 
 
 _REGEX_SHORTHANDS = frozenset("dDsSwW")
@@ -844,23 +899,30 @@ class _FieldIndex:
             table = ends.setdefault((kind in (SUFFIX, FOLDED_SUFFIX), len(probe.text)), {})
         table.setdefault(probe.text, []).append(position)
 
-    def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
-        """Add the positions of rules whose key one of this field's values in ``doc`` satisfies."""
-        values = self.get(doc)
-        if not values:
-            return
+    def collect(self, values: Sequence[Any], out: set[int]) -> None:
+        """Add the positions of rules whose key one of ``values`` (this field's values in a doc) satisfies."""
         cache = self.cache
         for raw in values:
-            value = raw if type(raw) is str else keyword_text(raw)
-            if value is None:
-                continue
-            hit = cache.get(value)
-            if hit is None:
-                if len(cache) >= VALUE_CACHE_ENTRIES:
-                    cache.clear()
-                hit = cache[value] = self._positions(value)
+            if type(raw) is str:
+                hit = cache.get(raw)
+                if hit is None:
+                    hit = self._miss(raw)
+            else:
+                value = keyword_text(raw)
+                if value is None:
+                    continue
+                hit = cache.get(value)
+                if hit is None:
+                    hit = self._miss(value)
             if hit:
                 out.update(hit)
+
+    def _miss(self, value: str) -> tuple[int, ...]:
+        cache = self.cache
+        if len(cache) >= VALUE_CACHE_ENTRIES:
+            cache.clear()
+        hit = cache[value] = self._positions(value)
+        return hit
 
     def _positions(self, value: str) -> tuple[int, ...]:
         """Return the positions of rules whose key ``value`` satisfies."""
@@ -909,17 +971,29 @@ class _Bucket:
             self.checked.add(position)
             self.also_fields[position] = tuple(alt.field for alt in key.also)
 
-    def collect(self, doc: Mapping[str, Any], out: set[int]) -> None:
+    def collect(self, doc: Mapping[str, Any], out: set[int], memo: dict[str, Sequence[Any]]) -> None:
+        """Add the candidates of ``doc``; ``memo`` keeps each field's values for the other lookups on it."""
         found: set[int] = set(self.scan)
-        for index in self.fields.values():
-            index.collect(doc, found)
-        pending = found & self.checked  # iterates the smaller set: cost follows the candidates
-        if pending:
-            passed: set[int] = set()
-            also_fields = self.also_fields
-            for name in {name for position in pending for name in also_fields[position]}:
-                self.also[name].collect(doc, passed)
-            found -= pending - passed
+        for name, index in self.fields.items():
+            values = memo.get(name)
+            if values is None:
+                values = memo[name] = index.get(doc)
+            if values:
+                index.collect(values, found)
+        if self.checked:
+            pending = found & self.checked  # iterates the smaller set: cost follows the candidates
+            if pending:
+                passed: set[int] = set()
+                also_fields = self.also_fields
+                also = self.also
+                for name in {name for position in pending for name in also_fields[position]}:
+                    values = memo.get(name)
+                    if values is None:
+                        index = also[name]
+                        values = memo[name] = index.get(doc)
+                    if values:
+                        also[name].collect(values, passed)
+                found -= pending - passed
         out |= found
 
 
@@ -953,13 +1027,14 @@ class RuleTable:
     def candidates(self, doc: Mapping[str, Any]) -> list[Rule]:
         """Return, in load order, the rules that may match ``doc``: a superset of the matches, cheap to find."""
         positions: set[int] = set()
+        memo: dict[str, Sequence[Any]] = {}
         if self._any.scan or self._any.fields:
-            self._any.collect(doc, positions)
+            self._any.collect(doc, positions, memo)
         for get, buckets in self._categories.values():
             for category in get(doc):
                 bucket = buckets.get(category if type(category) is str else keyword_text(category))
                 if bucket is not None:
-                    bucket.collect(doc, positions)
+                    bucket.collect(doc, positions, memo)
         if not positions:
             return []
         rules = self.rules
@@ -972,6 +1047,56 @@ class RuleTable:
 
 def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:
     """Return a callable giving every non-null value at ``path``; fast when no array is on the way."""
+    if len(path) == 1:
+        (first,) = path
+
+        def get1(doc: Any) -> Sequence[Any]:
+            if type(doc) is dict:
+                node = doc.get(first)
+                if node is None:
+                    return ()
+                return _list_values(node) if type(node) is list else (node,)
+            return () if doc is None else _field_values(doc, path)
+
+        return get1
+    if len(path) == 2:
+        first, second = path
+
+        def get2(doc: Any) -> Sequence[Any]:
+            if type(doc) is dict:
+                node = doc.get(first)
+                if type(node) is dict:
+                    node = node.get(second)
+                    if node is None:
+                        return ()
+                    return _list_values(node) if type(node) is list else (node,)
+                if node is None:
+                    return ()
+            elif doc is None:
+                return ()
+            return _field_values(doc, path)
+
+        return get2
+    if len(path) == 3:
+        first, second, third = path
+
+        def get3(doc: Any) -> Sequence[Any]:
+            if type(doc) is dict:
+                node = doc.get(first)
+                if type(node) is dict:
+                    node = node.get(second)
+                    if type(node) is dict:
+                        node = node.get(third)
+                        if node is None:
+                            return ()
+                        return _list_values(node) if type(node) is list else (node,)
+                if node is None:
+                    return ()
+            elif doc is None:
+                return ()
+            return _field_values(doc, path)
+
+        return get3
 
     def get(doc: Any) -> Sequence[Any]:
         node = doc
@@ -984,9 +1109,16 @@ def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:
                 return _field_values(doc, path)
         if node is None:
             return ()
-        return list(_leaves(node)) if type(node) is list else (node,)
+        return _list_values(node) if type(node) is list else (node,)
 
     return get
+
+
+def _list_values(node: list[Any]) -> list[Any]:
+    """Return the non-null leaves of an array, flattened; a flat array takes the fast way."""
+    if list in map(type, node):
+        return list(_leaves(node))
+    return [item for item in node if item is not None]
 
 
 def _field_values(doc: Any, path: tuple[str, ...]) -> list[Any]:
