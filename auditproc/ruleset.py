@@ -869,7 +869,7 @@ def _fold_wildcard(text: str) -> str:
 class _FieldIndex:
     """Rule positions reachable from one field's values, by probe kind."""
 
-    __slots__ = ("get", "exact", "folded", "ends", "folded_ends", "contains", "folded_contains", "cache")
+    __slots__ = ("get", "exact", "folded", "ends", "folded_ends", "contains", "folded_contains", "cache", "arrays")
 
     def __init__(self, name: str) -> None:
         self.get = _values_getter(tuple(name.split(".")))
@@ -883,9 +883,11 @@ class _FieldIndex:
         self.folded_contains: dict[str, list[int]] = {}
         # value → positions it selects; exec streams repeat names, paths and arguments all the time
         self.cache: dict[str, tuple[int, ...]] = {}
+        self.arrays: dict[tuple[Any, ...], tuple[int, ...]] = {}  # the same for a whole array of strings
 
     def add(self, probe: Probe, position: int) -> None:
         self.cache.clear()
+        self.arrays.clear()
         kind = probe.kind
         if kind in (EXACT, FOLDED, CONTAINS, FOLDED_CONTAINS):
             table = {
@@ -906,18 +908,32 @@ class _FieldIndex:
             if type(raw) is str:
                 hit = cache.get(raw)
                 if hit is None:
-                    hit = self._miss(raw)
+                    hit = self.miss(raw)
             else:
                 value = keyword_text(raw)
                 if value is None:
                     continue
                 hit = cache.get(value)
                 if hit is None:
-                    hit = self._miss(value)
+                    hit = self.miss(value)
             if hit:
                 out.update(hit)
 
-    def _miss(self, value: str) -> tuple[int, ...]:
+    def array_miss(self, values: Sequence[Any]) -> tuple[int, ...]:
+        """Return (and, for an array of strings, remember) the positions ``values`` select together."""
+        found: set[int] = set()
+        self.collect(values, found)
+        hit = tuple(found)
+        # Only string arrays are remembered: one with a number never equals one of strings, while
+        # (1,) == (True,) would mix up values whose text differs.
+        if all(type(value) is str for value in values):
+            arrays = self.arrays
+            if len(arrays) >= VALUE_CACHE_ENTRIES:
+                arrays.clear()
+            arrays[tuple(values)] = hit
+        return hit
+
+    def miss(self, value: str) -> tuple[int, ...]:
         cache = self.cache
         if len(cache) >= VALUE_CACHE_ENTRIES:
             cache.clear()
@@ -949,10 +965,12 @@ class _FieldIndex:
 class _Bucket:
     """The rules of one event category: indexed by field, plus the ones that must always be tested."""
 
-    __slots__ = ("fields", "scan", "also", "checked", "also_fields")
+    __slots__ = ("fields", "scan", "also", "checked", "also_fields", "plan")
 
     def __init__(self) -> None:
         self.fields: dict[str, _FieldIndex] = {}
+        # (field, its getter, its value cache, its index) for each indexed field: the per-event loop
+        self.plan: tuple[tuple[str, Callable[[Any], Sequence[Any]], dict[str, tuple[int, ...]], _FieldIndex], ...] = ()
         self.scan: list[int] = []
         self.also: dict[str, _FieldIndex] = {}  # second keys, only consulted for rules found first
         self.checked: set[int] = set()  # positions that have a second key
@@ -970,16 +988,36 @@ class _Bucket:
         if key.also:
             self.checked.add(position)
             self.also_fields[position] = tuple(alt.field for alt in key.also)
+        self.plan = tuple((name, index.get, index.cache, index) for name, index in self.fields.items())
 
     def collect(self, doc: Mapping[str, Any], out: set[int], memo: dict[str, Sequence[Any]]) -> None:
         """Add the candidates of ``doc``; ``memo`` keeps each field's values for the other lookups on it."""
         found: set[int] = set(self.scan)
-        for name, index in self.fields.items():
+        for name, get, cache, index in self.plan:
             values = memo.get(name)
             if values is None:
-                values = memo[name] = index.get(doc)
-            if values:
+                values = memo[name] = get(doc)
+            if not values:
+                continue
+            if len(values) == 1:  # one string value: index.collect, inlined
+                value = values[0]
+                if type(value) is str:
+                    hit = cache.get(value)
+                    if hit is None:
+                        hit = index.miss(value)
+                    if hit:
+                        found.update(hit)
+                    continue
+            # Several values (process.args): the whole array repeats across events more than not.
+            try:
+                hit = index.arrays.get(tuple(values))
+            except TypeError:  # an object among the values: no key
                 index.collect(values, found)
+                continue
+            if hit is None:
+                hit = index.array_miss(values)
+            if hit:
+                found.update(hit)
         if self.checked:
             pending = found & self.checked  # iterates the smaller set: cost follows the candidates
             if pending:
@@ -1118,7 +1156,9 @@ def _list_values(node: list[Any]) -> list[Any]:
     """Return the non-null leaves of an array, flattened; a flat array takes the fast way."""
     if list in map(type, node):
         return list(_leaves(node))
-    return [item for item in node if item is not None]
+    if None in node:
+        return [item for item in node if item is not None]
+    return node  # read, never changed
 
 
 def _field_values(doc: Any, path: tuple[str, ...]) -> list[Any]:
