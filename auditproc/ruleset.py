@@ -813,7 +813,11 @@ def _regex_literal(pattern: str) -> str | None:
             runs[-1] += atom
             if quantifier:  # repeated: what follows is not next to this atom's first occurrence
                 runs.append("")
-    return max(runs, key=len) or None
+    # Of runs as long, one not made only of path and argument punctuation is found less often.
+    return max(runs, key=lambda run: (len(run), not _COMMON_TEXT.issuperset(run))) or None
+
+
+_COMMON_TEXT = frozenset("./-_ ")
 
 
 def _regex_skip(pattern: str, start: int) -> int:
