@@ -680,12 +680,16 @@ def _pattern_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[
             probes.add(Probe(FOLDED, _fold(pattern.value)) if insensitive else Probe(EXACT, pattern.value))
             continue
         inner = max(pieces[1:-1], key=len, default="")
-        for kind, piece in ((PREFIX, pieces[0]), (SUFFIX, pieces[-1]), (CONTAINS, inner)):
-            if piece and not (insensitive and not piece.isascii()):
-                probes.add(Probe(_FOLDED_KIND[kind], piece.lower()) if insensitive else Probe(kind, piece))
-                break
-        else:
+        usable = [
+            (kind, piece)
+            for kind, piece in ((PREFIX, pieces[0]), (SUFFIX, pieces[-1]), (CONTAINS, inner))
+            if piece and not (insensitive and not piece.isascii())
+        ]
+        if not usable:
             return None
+        # The first usable piece, unless it is one character (a leading "/") and a longer one exists.
+        kind, piece = next((item for item in usable if len(item[1]) > 1), usable[0])
+        probes.add(Probe(_FOLDED_KIND[kind], piece.lower()) if insensitive else Probe(kind, piece))
     return frozenset(probes)
 
 
@@ -1059,7 +1063,7 @@ class RuleTable:
                 if name not in self._categories:
                     self._categories[name] = (_values_getter(tuple(name.split("."))), {})
                 bucket = self._categories[name][1].setdefault(compiled.category, _Bucket())
-            bucket.add(key, position)
+            bucket.add(_with_check(key, rule.compiled.ast.condition), position)
 
     @property
     def scanned(self) -> tuple[Rule, ...]:
@@ -1085,6 +1089,26 @@ class RuleTable:
     def match(self, doc: Mapping[str, Any]) -> list[Rule]:
         """Return, in load order, exactly the rules whose query matches ``doc``."""
         return [rule for rule in self.candidates(doc) if rule.compiled.matches(doc)]
+
+
+def _with_check(key: IndexKey | None, condition: Node) -> IndexKey | None:
+    """Return ``key`` with a second key when it has none and another conjunct gives one.
+
+    ``index_key`` only takes a cheap second key; any other conjunct's, on fields of its own and
+    accepting no common value, still costs less than evaluating the rule on an event it drops.
+    """
+    if key is None or key.also or not isinstance(condition, And):
+        return key
+    used = {alt.field for alt in key.alternatives}
+    others = [
+        other
+        for term in condition.terms
+        if (other := _cover(term)) is not None
+        and used.isdisjoint(alt.field for alt in other)
+        and all(alt.cost < COMMON_VALUE_COST for alt in other)
+    ]
+    also = min(others, key=_cover_rank, default=())
+    return IndexKey(key.alternatives, also) if also else key
 
 
 def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:
