@@ -9,6 +9,7 @@ Output order, and so the output itself, is exactly that of the single-process pi
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import queue
 from collections.abc import Iterable, Iterator
@@ -63,7 +64,11 @@ class OffloadPipeline(ExecPipeline):
             target=_work, args=(self._inbox, self._outbox, settings, detector_or_spec), name="auditproc-normalise",
             daemon=True,
         )
+        # Objects that exist now are shared with the forked worker; keeping the collector off
+        # them stops it from writing into (and so copying) every inherited page.
+        gc.freeze()
         self._worker.start()
+        gc.unfreeze()
         self._chunk: list[_Payload] = []
         self._sent = self._received = 0
         self.result: WorkerResult | None = None

@@ -63,8 +63,8 @@ class ProcessTable:
         command_line = process.get("command_line")
         if args is not None:
             args = _bounded(args)
-            if command_line is not None and len(command_line) > MAX_PARENT_ARGV_BYTES:
-                command_line = " ".join(args)
+            # Our command_line is argv joined by spaces: rebuilt when lent, not stored twice.
+            command_line = None
         self._table[pid] = ProcessInfo(
             process.get("name"), process.get("executable"), args, command_line,
             process.get("working_directory"), timestamp,
@@ -127,7 +127,8 @@ def _fill(parent: dict, info: ProcessInfo) -> None:
     if info.args is not None:
         parent["args"] = list(info.args)
         parent["args_count"] = len(info.args)
-    if info.command_line is not None:
+        parent["command_line"] = " ".join(info.args)
+    elif info.command_line is not None:
         parent["command_line"] = info.command_line
     if info.working_directory is not None:
         parent["working_directory"] = info.working_directory

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .patterns import compile_prefix_regex
 from .values import arithmetic, is_number, text
 
 
@@ -180,16 +180,16 @@ for _name, _op in (("add", "+"), ("subtract", "-"), ("multiply", "*"), ("divide"
     _arithmetic_function(_name, _op)
 
 
-@functools.lru_cache(maxsize=256)
-def _python_regex(pattern: str, insensitive: bool) -> re.Pattern[str]:
-    return re.compile(pattern, re.DOTALL | (re.IGNORECASE if insensitive else 0))
-
-
 def _match(insensitive: bool, source: Any, *patterns: Any) -> bool | None:
-    # eql-package function (not Elasticsearch): Python regexes anchored at the start, as re.match.
+    # eql-package function (not Elasticsearch): regexes anchored at the start, as re.match. They
+    # run on the same linear-time engine as `regex`; a pattern it rejects (backreferences,
+    # lookaround: the backtracking kind) is null, never a stall.
     if type(source) is not str:
         return None
-    return any(type(p) is str and _python_regex(p, insensitive).match(source) for p in patterns)
+    try:
+        return any(type(p) is str and compile_prefix_regex(p, insensitive).fullmatch(source) for p in patterns)
+    except ValueError:
+        return None
 
 
 register("match", 2, None)(_match)

@@ -163,6 +163,11 @@ def compile_lucene(patterns: list[str], insensitive: bool) -> _Re2Pattern | re.P
     return _compile_regex("|".join(f"(?:{lucene_to_regex(p)})" for p in patterns), insensitive)
 
 
+def compile_prefix_regex(pattern: str, insensitive: bool) -> _Re2Pattern | re.Pattern[str]:
+    """A Python-syntax regex anchored at the start only (``re.match``), as a full-match pattern."""
+    return _compile_regex(f"(?:{pattern}).*", insensitive)
+
+
 @functools.lru_cache(maxsize=1024)  # the interpreter (the tests' oracle) compiles per evaluation
 def _compile_regex(source: str, insensitive: bool) -> _Re2Pattern | re.Pattern[str]:
     if re2 is None:

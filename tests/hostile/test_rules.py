@@ -60,6 +60,8 @@ def test_wildcards_cannot_backtrack_catastrophically(query: str) -> None:
     'any where a regex~ "(a|aa)*c"',
     'any where a regex "(.*a){20}b"',
     'any where a regex ("x", "(a*)*b")',
+    'any where match(a, "(a+)+b")',  # the eql-package function, on the same engine
+    'any where match(a, "(a)\\\\1+b")',  # a backreference RE2 rejects: null, never a stall
 ])
 def test_regexes_run_in_linear_time(query: str) -> None:
     assert _seconds(query, LONG) < 0.5
