@@ -77,7 +77,13 @@ def open_input(inp: InputFile) -> BinaryIO:
     except OSError as exc:
         raise InputError(f"{inp.name}: {exc.strerror}") from exc
     if raw.peek(2)[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        compressed = gzip.GzipFile(fileobj=raw, mode="rb")
+        try:
+            compressed.peek(1)
+        except (OSError, EOFError):
+            raw.seek(0)  # a plain file that merely starts with the gzip magic bytes
+            return raw
+        return compressed  # type: ignore[return-value]
     return raw
 
 

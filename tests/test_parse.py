@@ -235,3 +235,25 @@ def test_garbage_after_a_valid_header_never_raises(body):
     for key in list(rec.fields):
         rec.text(key)
     rec.enriched  # noqa: B018
+
+
+def test_a_plain_file_starting_with_the_gzip_magic_is_read_plain(tmp_path):
+    from auditproc.sources import InputFile, open_input
+
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"\x1f\x8b\ntype=CWD msg=audit(1.0:1): cwd=\"/\"\n")
+    stream = open_input(InputFile(str(log), str(log)))
+    assert list(read_lines(stream)) == [b"\x1f\x8b", b'type=CWD msg=audit(1.0:1): cwd="/"']
+    stream.close()
+
+
+def test_gzip_is_detected_by_content(tmp_path):
+    import gzip
+
+    from auditproc.sources import InputFile, open_input
+
+    log = tmp_path / "audit.log.2"  # no .gz in the name
+    log.write_bytes(gzip.compress(b"a\nb\n"))
+    stream = open_input(InputFile(str(log), str(log)))
+    assert list(read_lines(stream)) == [b"a", b"b"]
+    stream.close()
