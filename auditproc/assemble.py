@@ -44,7 +44,6 @@ class AssemblyStats:
     """What the assembler did: completions by cause and what it discarded on purpose."""
 
     events: int = 0  # every distinct event id seen, wanted or not
-    emitted: int = 0
     by_cause: dict[str, int] = field(default_factory=dict)
     filtered_records: int = 0  # records of events nobody asked for (non-exec syscalls)
     capped_records: int = 0
@@ -82,7 +81,6 @@ class Assembler:
         self._table: dict[object, AuditEvent | None] = {}
         self._order: deque[tuple[int, int, object]] = deque()  # (time_ms, arrival no., key)
         self._arrivals = 0  # events begun so far
-        self.newest_ms = 0
         self.stats = AssemblyStats()
         # Set by a follower before push: where the record was read, and a wall clock.
         self.position: object = None
@@ -116,7 +114,6 @@ class Assembler:
                 self._compact()
             # The clock is the newest arrival's time, not the largest ever seen: one record
             # stamped in the far future must not stop completion by age for the rest of the run.
-            self.newest_ms = rec.time_ms
             self.expire(rec.time_ms - self.window_ms)
             if len(table) > self.max_inflight:
                 self._evict_oldest()
@@ -213,6 +210,5 @@ class Assembler:
         if event is None or not event.records:
             return  # discarded, or nothing wanted in it (a lone EOE): nothing to hand on
         event.completed_by = cause
-        stats.emitted += 1
         stats.by_cause[cause] = stats.by_cause.get(cause, 0) + 1
         self._emit(event)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
@@ -213,9 +212,7 @@ def replay(
     sink = open(output, "ab") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
     try:
         if input_format is InputFormat.ecs:
-            docs = iter_ecs_input(paths or [], run_stats, reporter)
-            alerts = (alert for doc in docs for alert in detector.process(doc))
-            _write_all(itertools.chain(alerts, _later(detector.finish)), sink, None)
+            _write_all(detector.alerts(iter_ecs_input(paths or [], run_stats, reporter)), sink, None)
             detect_stats = detector.stats
         else:
             detect_stats = _run_batch(paths or [], settings, spec, jobs, sink, run_stats, reporter, detector)
@@ -247,14 +244,8 @@ def _run_batch(
     if detector is None:
         _write_all(docs, sink, progress)
         return None
-    alerts = (alert for doc in docs for alert in detector.process(doc))
-    _write_all(itertools.chain(alerts, _later(detector.finish)), sink, progress)
+    _write_all(detector.alerts(docs), sink, progress)
     return detector.stats
-
-
-def _later(produce: Callable[[], list[dict]]) -> Iterator[dict]:
-    # Called only once every document has been read (generators are lazy).
-    yield from produce()
 
 
 def _pipeline_settings(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +120,12 @@ class Detector:
     def finish(self) -> list[dict]:
         """Overflow summaries still due at the end of input."""
         return self.limiter.finish()
+
+    def alerts(self, docs: Iterable[dict]) -> Iterator[dict]:
+        """Alerts for every document, then the overflow summaries due at the end."""
+        for doc in docs:
+            yield from self.process(doc)
+        yield from self.finish()
 
     def _in_range(self, ts: object) -> bool:
         if not isinstance(ts, str):

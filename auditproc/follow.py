@@ -91,8 +91,8 @@ def follow(
                 positions = [pos for _, pos in batch]
                 for doc in pipe.feed(lines, path, positions):
                     handle(doc)
-            # The idle scan walks every event in flight: at most once a tick (not once per
-            # read, hundreds a second under load), and never once all have had their time.
+            # The idle scan: at most once a tick (not once per read, hundreds a second under
+            # load), and not at all once every event has had its idle time.
             if now >= next_scan and scanned_before <= last_data:
                 scanned_before, next_scan = now - idle, now + tick
                 for doc in pipe.expire_idle(scanned_before):

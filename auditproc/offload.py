@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import queue
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,9 +32,7 @@ _Payload = tuple[bytes | None, bytes, int, int, str, int, list[bytes]]
 class WorkerResult:
     """What the worker reports at the end: counts only it knows."""
 
-    exec_events: int
-    truncated_args: int
-    capped_events: int
+    stats: RunStats
     detect: DetectStats | None
     error: str | None = None
 
@@ -98,9 +97,7 @@ class OffloadPipeline(ExecPipeline):
             yield item
         self._worker.join()
         self.stats.events = self.assembler.stats.events
-        self.stats.exec_events += self.result.exec_events
-        self.stats.truncated_args += self.result.truncated_args
-        self.stats.capped_events += self.result.capped_events
+        self.stats.add_documents(self.result.stats)
         if self.result.error:
             raise RuntimeError(f"normalising worker failed: {self.result.error}")
 
@@ -139,7 +136,7 @@ def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings:
           detector: Detector | DetectorSpec | None) -> None:
     """The worker process: payload chunks in, NDJSON bytes out, counts at the end."""
     stats = RunStats()
-    quiet = Reporter(stream=_Null())  # the parent already said everything about the rules
+    quiet = Reporter(stream=open(os.devnull, "w"))  # noqa: SIM115 - the parent already said it all
     try:
         if isinstance(detector, DetectorSpec):
             detector = build_detector(detector, quiet.say)
@@ -148,9 +145,8 @@ def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings:
             chunk = inbox.get()
             if chunk is None:
                 break
-            pipe.ready.extend(_events(chunk, settings.max_line_bytes))
             out = bytearray()
-            for doc in pipe._normalize():
+            for doc in pipe.documents(_events(chunk, settings.max_line_bytes)):
                 if detector is None:
                     out += dumps_line(doc)
                 else:
@@ -159,11 +155,9 @@ def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings:
             outbox.put(bytes(out))
         if detector is not None:
             outbox.put(b"".join(dumps_line(a) for a in detector.finish()))
-        outbox.put(WorkerResult(stats.exec_events, stats.truncated_args, stats.capped_events,
-                                detector.stats if detector is not None else None))
+        outbox.put(WorkerResult(stats, detector.stats if detector is not None else None))
     except BaseException as exc:  # report, never hang the parent
-        outbox.put(WorkerResult(stats.exec_events, stats.truncated_args, stats.capped_events, None,
-                                f"{type(exc).__name__}: {exc}"))
+        outbox.put(WorkerResult(stats, None, f"{type(exc).__name__}: {exc}"))
 
 
 def _events(chunk: Iterable[_Payload], cap: int) -> Iterator[AuditEvent]:
@@ -173,10 +167,3 @@ def _events(chunk: Iterable[_Payload], cap: int) -> Iterator[AuditEvent]:
         yield AuditEvent(node, span, time_ms, serial, [r for r in records if isinstance(r, Record)],
                          completed_by, dropped)
 
-
-class _Null:
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass

@@ -72,12 +72,6 @@ class Record:
         return f"Record({self.type}, {self.id!r}, node={self.node!r})"
 
     @property
-    def body(self) -> bytes:
-        """The raw body: the bytes after the header, up to the ENRICHED separator."""
-        gs = self.raw.find(GS, self.body_at)
-        return self.raw[self.body_at:] if gs < 0 else self.raw[self.body_at:gs]
-
-    @property
     def fields(self) -> dict[str, bytes]:
         """Raw field values by key (quotes kept, so quoted and hex can be told apart)."""
         if self._fields is None:
@@ -391,13 +385,3 @@ def is_arg_key(key: str) -> bool:
     """True for EXECVE argument keys ``aN`` and ``aN[i]`` (not ``aN_len``)."""
     return key[:1] == "a" and key[1:2].isdigit() and not key.endswith("_len")
 
-
-def is_hex(raw: bytes) -> bool:
-    """True for an even-length run of hex digits (the kernel's encoding)."""
-    if not raw or len(raw) % 2:
-        return False
-    try:
-        binascii.unhexlify(raw)
-    except (binascii.Error, ValueError):
-        return False
-    return True

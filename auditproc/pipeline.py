@@ -61,6 +61,12 @@ class RunStats:
     input_errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
+    def add_documents(self, other: RunStats) -> None:
+        """Take over the per-document counts of a run that normalised for this one (``-j 2``)."""
+        self.exec_events += other.exec_events
+        self.truncated_args += other.truncated_args
+        self.capped_events += other.capped_events
+
     def summary(self) -> list[str]:
         """Human-readable lines for stderr."""
         seconds = max(time.monotonic() - self.started, 1e-9)
@@ -205,11 +211,17 @@ class ExecPipeline:
         self.stats.events = self.assembler.stats.events
 
     def _normalize(self) -> Iterator[dict]:
+        # What the loop does with completed events; the offload pipeline ships them instead.
+        yield from self.documents(self.ready)
+        self.ready.clear()
+
+    def documents(self, events: Iterable[AuditEvent]) -> Iterator[dict]:
+        """The enriched ECS documents of completed events (an exit_group updates the process table)."""
         settings, stats, tree = self.settings, self.stats, self.tree
         userdb = settings.userdb
         endpoint = settings.profile == "endpoint"
         emitted = self.emitted
-        for event in self.ready:
+        for event in events:
             doc = to_ecs(event, settings.ecs)
             if doc is None:
                 pid = exit_group_pid(event) if tree is not None else None
@@ -230,7 +242,6 @@ class ExecPipeline:
             if emitted is not None:
                 emitted.append((event.position, event.id if event.node is None else (event.node, event.id)))
             yield doc
-        self.ready.clear()
 
 
 def iter_documents(

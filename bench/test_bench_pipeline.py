@@ -26,7 +26,7 @@ from auditproc.sources import read_lines
 LINES = int(os.environ.get("AUDITPROC_BENCH_LINES", "200000"))
 ROUNDS = 3  # each round reads the whole file: seconds, not microseconds
 # The pipeline's SYSCALL filter has been renamed as the pipeline grew; use this tree's.
-WANTED_SYSCALL = getattr(ecs, "is_process_syscall", None) or ecs.is_exec_syscall
+WANTED_SYSCALL = ecs.is_process_syscall
 
 
 @pytest.fixture(scope="session", params=["raw", "enriched"])
