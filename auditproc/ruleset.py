@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from auditproc.eql import EqlSyntaxError, EqlUnsupportedError, compile_query
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
+from auditproc.eql.patterns import re2
 from auditproc.eql.values import text as keyword_text
 
 DEFAULT_MAX_SIGNALS = 100
@@ -499,37 +500,65 @@ def _query_position(text: str, line: int | None, column: int | None) -> tuple[in
 
 
 # --- the rule table -------------------------------------------------------------------------------
-
-# Relative cost of a rule keyed on a field: roughly how often an event's value hits one key.
-FIELD_COST = {
-    "process.name": 1.0,
-    "process.executable": 1.0,
-    "process.parent.name": 2.0,
-    "process.parent.executable": 2.0,
-    "file.name": 2.0,
-    "file.path": 2.0,
-    "process.args": 3.0,  # many values per event
-    "process.parent.args": 4.0,
-    "event.action": 2.0,  # other agents' values (Defend's "exec") never occur on auditd input
-}
-OTHER_FIELD_COST = 5.0
-# Values nearly every exec event auditproc emits carries: a key that accepts one selects almost nothing.
-COMMON_VALUES = {
-    "event.action": ("executed",),
-    "auditd.data.syscall": ("execve",),
-    "user.id": ("0",),
-    "user.name": ("root",),
-}
-COMMON_VALUE_COST = 50.0
-WILDCARD_COST_FACTOR = 2.0  # prefix or suffix of a pattern
-CONTAINS_COST_FACTOR = 4.0  # a literal inside a pattern: tested per key, not looked up
-VALUE_CACHE_ENTRIES = 4096  # per indexed field; the cache is emptied when full
-# Present with the same few values on nearly every event: an index on them selects nothing.
-UNSELECTIVE_FIELDS = frozenset({"host.os.type", "event.type", "event.category", "event.kind", "event.module"})
+#
+# Each rule gets an index key: a few branches, one of which every match satisfies. A branch has a
+# clause to find it by (looked up in a per-field index) and, optionally, a clause to check once
+# found, so a rule keyed on a common name ("bash") is dropped early unless its arguments fit too.
 
 EXACT, FOLDED = "exact", "folded"
 PREFIX, FOLDED_PREFIX, SUFFIX, FOLDED_SUFFIX = "prefix", "folded-prefix", "suffix", "folded-suffix"
 CONTAINS, FOLDED_CONTAINS = "contains", "folded-contains"
+
+_SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "busybox")
+_BUSY_TOOLS = (
+    *_SHELLS,
+    *("cat", "grep", "sed", "awk", "cut", "tr", "head", "tail", "sort", "ls", "find", "xargs", "env"),
+    *("id", "date", "sleep", "uname", "rm", "cp", "mv", "mkdir", "chmod", "ps", "systemctl", "sudo"),
+    *("python3", "perl", "curl", "wget", "git", "ssh", "tar", "gzip"),
+)
+# Values exec events carry often, with the share of events carrying each: a key accepting one
+# selects little. auditproc's own exec events all say "executed" and nearly all "execve"; on a
+# busy host, shells and core tools make up most of the rest.
+COMMON_VALUES: dict[str, tuple[float, tuple[str, ...]]] = {
+    "event.action": (1.0, ("executed",)),
+    "auditd.data.syscall": (0.9, ("execve",)),
+    "user.id": (0.5, ("0",)),
+    "user.name": (0.5, ("root",)),
+    "process.name": (0.05, _BUSY_TOOLS),
+    "process.executable": (0.05, tuple(f"{d}/{n}" for n in _BUSY_TOOLS for d in ("/usr/bin", "/bin", "/usr/sbin"))),
+    "process.parent.name": (0.05, (*_SHELLS, "systemd", "cron", "sshd", "sudo", "python3", "make", "node", "java")),
+    "process.args": (0.05, ("-c", "-e", "-l", "-f", "-n", "-r", "-s", "-u", "-p", "-i", "-v", "--")),
+    "process.working_directory": (0.2, ("/", "/root", "/tmp")),
+}
+# Share of events on which one probe holds when it names no common value.
+PROBE_RATE = {EXACT: 0.001, FOLDED: 0.001, PREFIX: 0.003, SUFFIX: 0.003, CONTAINS: 0.005}
+SHORT_PIECE_RATE = 0.05  # a prefix, suffix or inner text of one or two characters
+VALUES_PER_EVENT = {"process.args": 4.0, "process.parent.args": 4.0, "process.env_vars": 10.0}
+# Fields that exec rule sets key on anyway, in the order finds prefer them when costs tie.
+SHARED_FIELDS = {
+    name: rank
+    for rank, name in enumerate(
+        ("process.name", "process.executable", "process.parent.name", "process.args", "process.command_line")
+        + ("file.path", "file.name", "event.action")
+    )
+}
+# Costs per event, in rule evaluations: reading a field that is not shared to find rules by, and
+# reading a lazy check's fields.
+FIND_FIELD_COST = 0.05
+CHECK_COST = 0.1
+USEFUL_CHECK_RATE = 0.5  # a check that holds more often than this is not worth its lookup
+MAX_BRANCHES = 32  # per rule; beyond it, alternatives merge into one clause per field
+CATEGORY_FIELD = "event.category"
+# Present with the same few values on nearly every event: an index on them selects nothing.
+UNSELECTIVE_FIELDS = frozenset({"host.os.type", "event.type", "event.category", "event.kind", "event.module"})
+VALUE_CACHE_ENTRIES = 4096  # per indexed field; the cache is emptied when full
+
+_PLAIN_KIND = {kind: kind for kind in (EXACT, PREFIX, SUFFIX, CONTAINS)} | {
+    FOLDED: EXACT,
+    FOLDED_PREFIX: PREFIX,
+    FOLDED_SUFFIX: SUFFIX,
+    FOLDED_CONTAINS: CONTAINS,
+}
 
 
 class Probe(NamedTuple):
@@ -553,86 +582,137 @@ class Probe(NamedTuple):
         return self.text in folded
 
 
+
 class Alternative(NamedTuple):
-    """A field and probes on it, at least one of which holds."""
+    """A field and probes on it: some value of the field satisfies one of the probes."""
 
     field: str
     probes: frozenset[Probe]
 
     @property
-    def cost(self) -> float:
-        """Return the estimated cost of keying a rule on this alternative."""
-        common = COMMON_VALUES.get(self.field, ())
-        if any(probe.accepts(value) for probe in self.probes for value in common):
-            return COMMON_VALUE_COST
-        kinds = {p.kind for p in self.probes}
-        if kinds & {CONTAINS, FOLDED_CONTAINS}:
-            factor = CONTAINS_COST_FACTOR
-        elif kinds - {EXACT, FOLDED}:
-            factor = WILDCARD_COST_FACTOR
-        else:
-            factor = 1.0
-        return FIELD_COST.get(self.field, OTHER_FIELD_COST) * factor
+    def rate(self) -> float:
+        """Return the estimated share of exec events on which this alternative holds."""
+        if self.field in UNSELECTIVE_FIELDS:
+            return 1.0
+        common_rate, common = COMMON_VALUES.get(self.field, (0.0, ()))
+        total = 0.0
+        for probe in self.probes:
+            hits = sum(map(probe.accepts, common))
+            if hits:
+                total += hits * common_rate
+            elif probe.kind in (EXACT, FOLDED) or len(probe.text) > 2:
+                total += PROBE_RATE[_PLAIN_KIND[probe.kind]]
+            else:
+                total += SHORT_PIECE_RATE
+        return min(1.0, total * VALUES_PER_EVENT.get(self.field, 1.0))
+
+
+Clause = tuple[Alternative, ...]  # one of the alternatives holds
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """Rules are found by ``find`` holding; ``check``, when not empty, must hold too."""
+
+    find: Clause
+    check: Clause = ()
 
 
 @dataclass(frozen=True, slots=True)
 class IndexKey:
-    """What every match of a rule satisfies: one of ``alternatives`` holds, and one of ``also`` when given.
+    """What every match of a rule satisfies: one of ``branches``."""
 
-    ``alternatives`` find the rule (at most one per field); ``also``, from another conjunct on other
-    fields, then drops it cheaply when it cannot hold.
-    """
-
-    alternatives: tuple[Alternative, ...]
-    also: tuple[Alternative, ...] = ()
+    branches: tuple[Branch, ...]
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """Return the fields the key looks at."""
-        return tuple(alt.field for alt in self.alternatives)
+        """Return the fields the key finds rules by."""
+        return tuple(dict.fromkeys(alt.field for branch in self.branches for alt in branch.find))
 
 
-def index_key(condition: Node) -> IndexKey | None:
-    """Return the cheapest key every match of ``condition`` satisfies, or None when there is none."""
-    cover = _cover(condition)
-    if cover is None:
+def index_key(
+    condition: Node, category: str | None = None, elsewhere: Iterable[str] = ()
+) -> IndexKey | None:
+    """Return a key every match of ``condition`` satisfies, or None when there is none.
+
+    Each branch gets the find and check that cost least per event (``_branch_cost``). For an
+    ``any`` rule's copy in the bucket of ``category``, a branch that requires ``event.category``
+    to be other categories, all with buckets of their own (``elsewhere``), is left to those.
+    """
+    branches = _branches(condition)
+    if branches is None:
         return None
-    also: tuple[Alternative, ...] = ()
-    if isinstance(condition, And):
-        used = {alt.field for alt in cover}
-        others = [
-            other
-            for term in condition.terms
-            if (other := _cover(term)) is not None
-            and used.isdisjoint(alt.field for alt in other)
-            and _cover_rank(other)[0] < COMMON_VALUE_COST
+    elsewhere = frozenset(elsewhere)
+    keyed = []
+    for clauses in branches:
+        required = [
+            {probe.text for probe in alt.probes if probe.kind == EXACT}
+            for (alt, *more) in clauses
+            if not more and alt.field == CATEGORY_FIELD and all(probe.kind == EXACT for probe in alt.probes)
         ]
-        also = min(others, key=_cover_rank, default=())
-    return IndexKey(cover, also)
+        if category is not None and any(category not in r and r <= elsewhere for r in required):
+            continue
+        clauses = [c for c in clauses if all(alt.field not in UNSELECTIVE_FIELDS for alt in c)]
+        if not clauses:
+            return None
+        options = []
+        for find in clauses:
+            checks = [c for c in clauses if c != find and _clause_rate(c) < USEFUL_CHECK_RATE]
+            options.append(Branch(find, min(checks, key=_clause_rate, default=())))
+        keyed.append(min(options, key=_branch_cost))
+    return IndexKey(tuple(dict.fromkeys(keyed)))
 
 
-def _cover_rank(cover: tuple[Alternative, ...]) -> tuple[float, int]:
-    return sum(alt.cost for alt in cover), len(cover)
+def _clause_rate(clause: Clause) -> float:
+    return min(1.0, sum(alt.rate for alt in clause))
 
 
-def _cover(node: Node) -> tuple[Alternative, ...] | None:
-    """Return alternatives one of which holds whenever ``node`` is true, or None when none are known."""
+def _branch_cost(branch: Branch) -> tuple[float, int, int]:
+    """Estimated cost per event, in rule evaluations: lookups the find adds, then checks and evaluations.
+
+    Ties go to the find with fewer alternatives, which has fewer probes to miss, then to preferred fields.
+    """
+    lookups = sum(FIND_FIELD_COST for alt in branch.find if alt.field not in SHARED_FIELDS)
+    found = _clause_rate(branch.find)
+    if branch.check:
+        found *= CHECK_COST + _clause_rate(branch.check)  # the two taken as independent
+    rank = min(SHARED_FIELDS.get(alt.field, len(SHARED_FIELDS)) for alt in branch.find)
+    return lookups + found, len(branch.find), rank
+
+
+def _branches(node: Node) -> list[tuple[Clause, ...]] | None:
+    """Return conjunctions of clauses, one of which holds whenever ``node`` is true; None when unknown."""
     if isinstance(node, And):
-        covers = [cover for term in node.terms if (cover := _cover(term)) is not None]
-        return min(covers, key=_cover_rank, default=None)
+        parts = sorted((b for term in node.terms if (b := _branches(term)) is not None), key=len)
+        if not parts:
+            return None
+        out: list[tuple[Clause, ...]] = [()]
+        for part in parts:
+            if len(out) * len(part) > MAX_BRANCHES:
+                part = [(_merge(part),)]
+            out = [tuple(dict.fromkeys(left + right)) for left in out for right in part]
+        return out
     if isinstance(node, Or):
-        merged: dict[str, frozenset[Probe]] = {}
+        out = []
         for term in node.terms:
-            cover = _cover(term)
-            if cover is None:
+            branches = _branches(term)
+            if branches is None:
                 return None
-            for alt in cover:
-                merged[alt.field] = merged.get(alt.field, frozenset()) | alt.probes
-        return tuple(Alternative(name, probes) for name, probes in merged.items())
+            out += branches
+        return out if len(out) <= MAX_BRANCHES else [(_merge(out),)]
     name, probes = _predicate_probes(node)
-    if name is None or probes is None or name in UNSELECTIVE_FIELDS:
+    if name is None or probes is None:
         return None
-    return (Alternative(name, probes),)
+    return [((Alternative(name, probes),),)]
+
+
+def _merge(branches: list[tuple[Clause, ...]]) -> Clause:
+    """Return one clause that holds whenever one of ``branches`` does: each one's best, merged by field."""
+    merged: dict[str, frozenset[Probe]] = {}
+    for clauses in branches:
+        for alt in min(clauses, key=lambda clause: _branch_cost(Branch(clause))):
+            merged[alt.field] = merged.get(alt.field, frozenset()) | alt.probes
+    return tuple(Alternative(name, probes) for name, probes in merged.items())
 
 
 def _predicate_probes(node: Node) -> tuple[str | None, frozenset[Probe] | None]:
@@ -687,8 +767,8 @@ def _pattern_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[
         ]
         if not usable:
             return None
-        # The first usable piece, unless it is one character (a leading "/") and a longer one exists.
-        kind, piece = next((item for item in usable if len(item[1]) > 1), usable[0])
+        # The longest piece is found least often ("http*:10250/*"); ties go to the prefix.
+        kind, piece = max(usable, key=lambda item: len(item[1]))
         probes.add(Probe(_FOLDED_KIND[kind], piece.lower()) if insensitive else Probe(kind, piece))
     return frozenset(probes)
 
@@ -874,196 +954,319 @@ def _fold_wildcard(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_WILDCARD_FOLD).lower()
 
 
-class _FieldIndex:
-    """Rule positions reachable from one field's values, by probe kind."""
 
-    __slots__ = ("get", "exact", "folded", "ends", "folded_ends", "contains", "folded_contains", "cache", "arrays")
+# What a value selects: rule positions found, branch entries found, branch entries whose check holds.
+Hit = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+NO_HIT: Hit = ((), (), ())
+FOUND, FOUND_ENTRY, CHECKED_ENTRY = range(3)
+
+
+class _PatternSet:
+    """Prefix, suffix and inner-text probes, all tested in one pass over a value.
+
+    RE2's set matcher runs every literal at once, so a miss costs the same for 10 probes or 5,000;
+    without RE2, the probes are tested one by one.
+    """
+
+    __slots__ = ("probes", "_set")
+
+    def __init__(self, probes: Sequence[Probe]) -> None:
+        self.probes = tuple(probes)
+        self._set: Any = None
+        if re2 is not None and self.probes:
+            options = re2.Options()
+            options.encoding = re2.Options.Encoding.LATIN1  # bytes in, bytes compared: no UTF-8 checks
+            options.max_mem = 64 << 20
+            options.log_errors = False
+            self._set = re2.Set.SearchSet(options)
+            for probe in self.probes:
+                literal = re2.escape(_utf8(probe.text))
+                self._set.Add({PREFIX: b"^%s", SUFFIX: b"%s\\z"}.get(_PLAIN_KIND[probe.kind], b"%s") % literal)
+            self._set.Compile()
+
+    def matches(self, value: str) -> Iterable[int]:
+        """Return the indexes of the probes ``value`` satisfies."""
+        if self._set is not None:
+            return self._set.Match(_utf8(value)) or ()
+        return [i for i, probe in enumerate(self.probes) if probe.accepts(value)]
+
+
+def _utf8(text: str) -> bytes:
+    # UTF-8 keeps substrings, prefixes and suffixes byte for byte; lone surrogates pass as themselves.
+    return text.encode("utf-8", "surrogatepass")
+
+
+class _FieldIndex:
+    """What one field's values select: whole values by dict, the rest through one pattern set."""
+
+    __slots__ = ("get", "exact", "folded", "patterns", "folded_patterns", "_sets", "cache", "arrays")
 
     def __init__(self, name: str) -> None:
         self.get = _values_getter(tuple(name.split(".")))
-        self.exact: dict[str, list[int]] = {}
-        self.folded: dict[str, list[int]] = {}
-        # (is suffix, length) → prefix or suffix of that length → positions
-        self.ends: dict[tuple[bool, int], dict[str, list[int]]] = {}
-        self.folded_ends: dict[tuple[bool, int], dict[str, list[int]]] = {}
-        # inner text → positions; tested one by one, so kept to patterns with nothing better
-        self.contains: dict[str, list[int]] = {}
-        self.folded_contains: dict[str, list[int]] = {}
-        # value → positions it selects; exec streams repeat names, paths and arguments all the time
-        self.cache: dict[str, tuple[int, ...]] = {}
-        self.arrays: dict[tuple[Any, ...], tuple[int, ...]] = {}  # the same for a whole array of strings
+        # text or probe → targets: (FOUND, rule position) or (FOUND_ENTRY | CHECKED_ENTRY, entry)
+        self.exact: dict[str, list[tuple[int, int]]] = {}
+        self.folded: dict[str, list[tuple[int, int]]] = {}
+        self.patterns: dict[Probe, list[tuple[int, int]]] = {}  # prefix, suffix and contains probes
+        self.folded_patterns: dict[Probe, list[tuple[int, int]]] = {}
+        self._sets: tuple[_PatternSet, _PatternSet] | None = None  # built on the first lookup
+        # value → hit; exec streams repeat names, paths and arguments all the time
+        self.cache: dict[str, Hit] = {}
+        self.arrays: dict[tuple[str, ...], Hit] = {}  # the same for a whole array of strings
 
-    def add(self, probe: Probe, position: int) -> None:
+    def add(self, probe: Probe, target: tuple[int, int]) -> None:
         self.cache.clear()
         self.arrays.clear()
-        kind = probe.kind
-        if kind in (EXACT, FOLDED, CONTAINS, FOLDED_CONTAINS):
-            table = {
-                EXACT: self.exact,
-                FOLDED: self.folded,
-                CONTAINS: self.contains,
-                FOLDED_CONTAINS: self.folded_contains,
-            }[kind]
+        self._sets = None
+        if probe.kind in (EXACT, FOLDED):
+            table = self.exact if probe.kind == EXACT else self.folded
+            table.setdefault(probe.text, []).append(target)
         else:
-            ends = self.ends if kind in (PREFIX, SUFFIX) else self.folded_ends
-            table = ends.setdefault((kind in (SUFFIX, FOLDED_SUFFIX), len(probe.text)), {})
-        table.setdefault(probe.text, []).append(position)
+            table = self.patterns if probe.kind == _PLAIN_KIND[probe.kind] else self.folded_patterns
+            table.setdefault(probe, []).append(target)
 
-    def collect(self, values: Sequence[Any], out: set[int]) -> None:
-        """Add the positions of rules whose key one of ``values`` (this field's values in a doc) satisfies."""
-        cache = self.cache
+    def lookup(self, values: Sequence[Any]) -> Hit:
+        """Return what this field's values (in one document) select together."""
+        if len(values) == 1:
+            value = values[0]
+            if type(value) is str:
+                return self.cache.get(value) or self.miss(value)
+        try:
+            hit = self.arrays.get(tuple(values))
+        except TypeError:  # an object among the values: it has no keyword text
+            return self._union(values)
+        if hit is None:
+            hit = self._union(values)
+            # Only string arrays are remembered: (1,) == (True,) would mix up values whose text differs.
+            if all(type(value) is str for value in values):
+                if len(self.arrays) >= VALUE_CACHE_ENTRIES:
+                    self.arrays.clear()
+                self.arrays[tuple(values)] = hit
+        return hit
+
+    def _union(self, values: Sequence[Any]) -> Hit:
+        union: tuple[set[int], set[int], set[int]] = (set(), set(), set())
         for raw in values:
-            if type(raw) is str:
-                hit = cache.get(raw)
-                if hit is None:
-                    hit = self.miss(raw)
-            else:
-                value = keyword_text(raw)
-                if value is None:
-                    continue
-                hit = cache.get(value)
-                if hit is None:
-                    hit = self.miss(value)
-            if hit:
-                out.update(hit)
+            value = raw if type(raw) is str else keyword_text(raw)
+            if value is not None:
+                for found, more in zip(union, self.cache.get(value) or self.miss(value), strict=True):
+                    found.update(more)
+        return _hit(union)
 
-    def array_miss(self, values: Sequence[Any]) -> tuple[int, ...]:
-        """Return (and, for an array of strings, remember) the positions ``values`` select together."""
-        found: set[int] = set()
-        self.collect(values, found)
-        hit = tuple(found)
-        # Only string arrays are remembered: one with a number never equals one of strings, while
-        # (1,) == (True,) would mix up values whose text differs.
-        if all(type(value) is str for value in values):
-            arrays = self.arrays
-            if len(arrays) >= VALUE_CACHE_ENTRIES:
-                arrays.clear()
-            arrays[tuple(values)] = hit
-        return hit
-
-    def miss(self, value: str) -> tuple[int, ...]:
-        cache = self.cache
-        if len(cache) >= VALUE_CACHE_ENTRIES:
-            cache.clear()
-        hit = cache[value] = self._positions(value)
-        return hit
-
-    def _positions(self, value: str) -> tuple[int, ...]:
-        """Return the positions of rules whose key ``value`` satisfies."""
-        found: list[int] = []
-        found += self.exact.get(value, ())
+    def miss(self, value: str) -> Hit:
+        """Look ``value`` up in the probes and remember the result."""
+        if self._sets is None:
+            self._sets = (_PatternSet(list(self.patterns)), _PatternSet(list(self.folded_patterns)))
+        plain, folded = self._sets
+        targets: list[tuple[int, int]] = []
+        targets += self.exact.get(value, ())
         if self.folded:
-            found += self.folded.get(_fold(value), ())
-        # A value shorter than a key yields a shorter piece, which no key of that length equals.
-        for (suffix, length), table in self.ends.items():
-            found += table.get(value[-length:] if suffix else value[:length], ())
-        for text, hit in self.contains.items():
-            if text in value:
-                found += hit
-        if self.folded_ends or self.folded_contains:
-            wild = _fold_wildcard(value)
-            for (suffix, length), table in self.folded_ends.items():
-                found += table.get(wild[-length:] if suffix else wild[:length], ())
-            for text, hit in self.folded_contains.items():
-                if text in wild:
-                    found += hit
-        return tuple(found)
+            targets += self.folded.get(_fold(value), ())
+        for i in plain.matches(value):
+            targets += self.patterns[plain.probes[i]]
+        if folded.probes:
+            for i in folded.matches(_fold_wildcard(value)):
+                targets += self.folded_patterns[folded.probes[i]]
+        union: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+        for kind, number in targets:
+            union[kind].add(number)
+        if len(self.cache) >= VALUE_CACHE_ENTRIES:
+            self.cache.clear()
+        hit = self.cache[value] = _hit(union)
+        return hit
+
+
+def _hit(union: tuple[set[int], set[int], set[int]]) -> Hit:
+    return (tuple(union[0]), tuple(union[1]), tuple(union[2])) if any(union) else NO_HIT
 
 
 class _Bucket:
-    """The rules of one event category: indexed by field, plus the ones that must always be tested."""
+    """The rules of one event category: found through field indexes, or always tested (``scan``).
 
-    __slots__ = ("fields", "scan", "also", "checked", "also_fields", "plan")
+    A branch with a check is an entry. A check on fields the walk over the event reads anyway, or
+    that sit in an object it reads, is indexed there too and costs one more dict lookup (a joint
+    check); any other check is looked up only for events that found its entry (a lazy check).
+    """
+
+    __slots__ = ("finds", "checks", "scan", "entries", "lazy", "lazy_entries", "plan", "_branches")
 
     def __init__(self) -> None:
-        self.fields: dict[str, _FieldIndex] = {}
-        # (field, its getter, its value cache, its index) for each indexed field: the per-event loop
-        self.plan: tuple[tuple[str, Callable[[Any], Sequence[Any]], dict[str, tuple[int, ...]], _FieldIndex], ...] = ()
+        self.finds: dict[str, _FieldIndex] = {}  # find fields, and the fields of joint checks
+        self.checks: dict[str, _FieldIndex] = {}  # the fields of lazy checks
         self.scan: list[int] = []
-        self.also: dict[str, _FieldIndex] = {}  # second keys, only consulted for rules found first
-        self.checked: set[int] = set()  # positions that have a second key
-        self.also_fields: dict[int, tuple[str, ...]] = {}  # position → fields of its second key
+        self.entries: list[int] = []  # entry → rule position
+        self.lazy: dict[int, tuple[str, ...]] = {}  # entry with a lazy check → its fields
+        self.lazy_entries: frozenset[int] = frozenset()  # a set: isdisjoint then iterates the smaller
+        self.plan = Plan((), ())
+        self._branches: list[tuple[Branch, int]] = []
 
     def add(self, key: IndexKey | None, position: int) -> None:
         if key is None:
             self.scan.append(position)
-            return
-        for indexes, alternatives in ((self.fields, key.alternatives), (self.also, key.also)):
-            for alt in alternatives:
-                index = indexes.get(alt.field) or indexes.setdefault(alt.field, _FieldIndex(alt.field))
-                for probe in alt.probes:
-                    index.add(probe, position)
-        if key.also:
-            self.checked.add(position)
-            self.also_fields[position] = tuple(alt.field for alt in key.also)
-        self.plan = tuple((name, index.get, index.cache, index) for name, index in self.fields.items())
+        else:
+            self._branches.extend((branch, position) for branch in key.branches)
 
-    def collect(self, doc: Mapping[str, Any], out: set[int], memo: dict[str, Sequence[Any]]) -> None:
-        """Add the candidates of ``doc``; ``memo`` keeps each field's values for the other lookups on it."""
-        found: set[int] = set(self.scan)
-        for name, get, cache, index in self.plan:
-            values = memo.get(name)
-            if values is None:
-                values = memo[name] = get(doc)
+    def seal(self) -> None:
+        """Index the branches added; called once they all are."""
+        find_fields = {alt.field for branch, _ in self._branches for alt in branch.find}
+        walked = {name.rsplit(".", 1)[0] for name in find_fields if "." in name}
+        for branch, position in self._branches:
+            if not branch.check:
+                self._index(self.finds, branch.find, (FOUND, position))
+                continue
+            entry = len(self.entries)
+            self.entries.append(position)
+            self._index(self.finds, branch.find, (FOUND_ENTRY, entry))
+            fields = tuple(alt.field for alt in branch.check)
+            if all(name in find_fields or name.rsplit(".", 1)[0] in walked for name in fields):
+                self._index(self.finds, branch.check, (CHECKED_ENTRY, entry))
+            else:
+                self._index(self.checks, branch.check, (FOUND, entry))
+                self.lazy[entry] = fields
+        self.lazy_entries = frozenset(self.lazy)
+        self.plan = _plan(self.finds)
+        self._branches = []
+
+    @staticmethod
+    def _index(indexes: dict[str, _FieldIndex], clause: Clause, target: tuple[int, int]) -> None:
+        for alt in clause:
+            index = indexes.get(alt.field) or indexes.setdefault(alt.field, _FieldIndex(alt.field))
+            for probe in alt.probes:
+                index.add(probe, target)
+
+    def collect(self, doc: Mapping[str, Any], found: set[int]) -> None:
+        """Add the positions of ``doc``'s candidates to ``found``."""
+        if self.scan:
+            found.update(self.scan)
+        hits: list[Hit] = []
+        if type(doc) is dict:
+            _walk(doc, doc, self.plan, hits)
+        else:
+            _walk_getters(doc, self.plan, hits)
+        if not hits:
+            return
+        waiting: set[int] = set()
+        checked: set[int] = set()
+        for ready, wait, confirm in hits:
+            if ready:
+                found.update(ready)
+            if wait:
+                waiting.update(wait)
+            if confirm:
+                checked.update(confirm)
+        if not waiting:
+            return
+        entries = self.entries
+        if checked:
+            found.update([entries[entry] for entry in waiting & checked])
+        if not waiting.isdisjoint(self.lazy_entries):
+            lazy = self.lazy
+            waiting.intersection_update(self.lazy_entries)
+            passed: set[int] = set()
+            for name in {name for entry in waiting for name in lazy[entry]}:
+                index = self.checks[name]
+                values = index.get(doc)
+                if values:
+                    passed.update(index.lookup(values)[FOUND])
+            found.update([entries[entry] for entry in waiting & passed])
+
+
+# The fields a bucket reads, as a tree of path parts: at each object, the fields to look up in it
+# (part, value cache, index) and the objects to go into (part, subtree). Walking it reads each
+# object on the way once, where a getter per field would read it once per field.
+class Plan(NamedTuple):
+    leaves: tuple[tuple[str, dict[str, Hit], _FieldIndex], ...]
+    inner: tuple[tuple[str, Plan], ...]
+
+
+def _plan(indexes: Mapping[str, _FieldIndex]) -> Plan:
+    tree: dict[str, Any] = {}
+    for name, index in indexes.items():
+        *parents, last = name.split(".")
+        level = tree
+        for part in parents:
+            level = level.setdefault(part, [{}, None])[0]
+        level.setdefault(last, [{}, None])[1] = index
+
+    def freeze(level: dict[str, Any]) -> Plan:
+        return Plan(
+            tuple((part, index.cache, index) for part, (_, index) in level.items() if index is not None),
+            tuple((part, freeze(children)) for part, (children, _) in level.items() if children),
+        )
+
+    return freeze(tree)
+
+
+def _walk(doc: Mapping[str, Any], node: dict[str, Any], plan: Plan, hits: list[Hit]) -> None:
+    """Append the hits of the fields in ``plan`` below ``node`` (an object in ``doc``)."""
+    for part, cache, index in plan.leaves:
+        value = node.get(part)
+        if type(value) is str:
+            hit = cache.get(value) or index.miss(value)
+        elif value is None:
+            continue
+        elif type(value) is list:
+            values = _list_values(value)
             if not values:
                 continue
-            if len(values) == 1:  # one string value: index.collect, inlined
-                value = values[0]
-                if type(value) is str:
-                    hit = cache.get(value)
-                    if hit is None:
-                        hit = index.miss(value)
-                    if hit:
-                        found.update(hit)
-                    continue
-            # Several values (process.args): the whole array repeats across events more than not.
-            try:
-                hit = index.arrays.get(tuple(values))
-            except TypeError:  # an object among the values: no key
-                index.collect(values, found)
-                continue
-            if hit is None:
-                hit = index.array_miss(values)
-            if hit:
-                found.update(hit)
-        if self.checked:
-            pending = found & self.checked  # iterates the smaller set: cost follows the candidates
-            if pending:
-                passed: set[int] = set()
-                also_fields = self.also_fields
-                also = self.also
-                for name in {name for position in pending for name in also_fields[position]}:
-                    values = memo.get(name)
-                    if values is None:
-                        index = also[name]
-                        values = memo[name] = index.get(doc)
-                    if values:
-                        also[name].collect(values, passed)
-                found -= pending - passed
-        out |= found
+            hit = index.lookup(values)
+        else:
+            hit = index.lookup((value,))
+        if hit is not NO_HIT:
+            hits.append(hit)
+    for part, children in plan.inner:
+        value = node.get(part)
+        if type(value) is dict:
+            _walk(doc, value, children, hits)
+        elif type(value) is list:  # an array of objects on the way: the getters flatten it
+            _walk_getters(doc, children, hits)
+
+
+def _walk_getters(doc: Any, plan: Plan, hits: list[Hit]) -> None:
+    """Append the hits of every field in ``plan``, each read with its own getter."""
+    for _, _, index in plan.leaves:
+        values = index.get(doc)
+        if values:
+            hit = index.lookup(values)
+            if hit is not NO_HIT:
+                hits.append(hit)
+    for _, children in plan.inner:
+        _walk_getters(doc, children, hits)
 
 
 class RuleTable:
-    """Compiled rules arranged by event category and an indexed key, so an event meets only its candidates."""
+    """Compiled rules arranged by event category and index keys, so an event meets only its candidates."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.keys: tuple[IndexKey | None, ...] = tuple(
             index_key(rule.compiled.ast.condition) for rule in self.rules
         )
-        self._any = _Bucket()
+        self._any = _Bucket()  # for events of no category a rule names
         # category field → (its getter, category value → bucket); event.category unless overridden
         self._categories: dict[str, tuple[Callable[[Any], Sequence[Any]], dict[str, _Bucket]]] = {}
-        for position, (rule, key) in enumerate(zip(self.rules, self.keys, strict=True)):
+        for rule in self.rules:
             compiled = rule.compiled
-            if compiled.category == "any":
-                bucket = self._any
-            else:
+            if compiled.category != "any":
                 name = compiled.category_field
                 if name not in self._categories:
                     self._categories[name] = (_values_getter(tuple(name.split("."))), {})
-                bucket = self._categories[name][1].setdefault(compiled.category, _Bucket())
-            bucket.add(_with_check(key, rule.compiled.ast.condition), position)
+                self._categories[name][1].setdefault(compiled.category, _Bucket())
+        categories = self._categories.get(CATEGORY_FIELD, (None, {}))[1]
+        for position, (rule, key) in enumerate(zip(self.rules, self.keys, strict=True)):
+            compiled = rule.compiled
+            if compiled.category == "any":  # in every bucket: one lookup per field serves both kinds
+                self._any.add(key, position)
+                condition = compiled.ast.condition
+                for name, bucket in categories.items():
+                    bucket.add(index_key(condition, name, categories.keys() - {name}), position)
+                for field_name, (_, buckets) in self._categories.items():
+                    if field_name != CATEGORY_FIELD:
+                        for bucket in buckets.values():
+                            bucket.add(key, position)
+            else:
+                self._categories[compiled.category_field][1][compiled.category].add(key, position)
+        for bucket in (self._any, *(b for _, buckets in self._categories.values() for b in buckets.values())):
+            bucket.seal()
 
     @property
     def scanned(self) -> tuple[Rule, ...]:
@@ -1073,14 +1276,15 @@ class RuleTable:
     def candidates(self, doc: Mapping[str, Any]) -> list[Rule]:
         """Return, in load order, the rules that may match ``doc``: a superset of the matches, cheap to find."""
         positions: set[int] = set()
-        memo: dict[str, Sequence[Any]] = {}
-        if self._any.scan or self._any.fields:
-            self._any.collect(doc, positions, memo)
+        categorized = False
         for get, buckets in self._categories.values():
             for category in get(doc):
                 bucket = buckets.get(category if type(category) is str else keyword_text(category))
                 if bucket is not None:
-                    bucket.collect(doc, positions, memo)
+                    bucket.collect(doc, positions)
+                    categorized = True
+        if not categorized:
+            self._any.collect(doc, positions)
         if not positions:
             return []
         rules = self.rules
@@ -1089,26 +1293,6 @@ class RuleTable:
     def match(self, doc: Mapping[str, Any]) -> list[Rule]:
         """Return, in load order, exactly the rules whose query matches ``doc``."""
         return [rule for rule in self.candidates(doc) if rule.compiled.matches(doc)]
-
-
-def _with_check(key: IndexKey | None, condition: Node) -> IndexKey | None:
-    """Return ``key`` with a second key when it has none and another conjunct gives one.
-
-    ``index_key`` only takes a cheap second key; any other conjunct's, on fields of its own and
-    accepting no common value, still costs less than evaluating the rule on an event it drops.
-    """
-    if key is None or key.also or not isinstance(condition, And):
-        return key
-    used = {alt.field for alt in key.alternatives}
-    others = [
-        other
-        for term in condition.terms
-        if (other := _cover(term)) is not None
-        and used.isdisjoint(alt.field for alt in other)
-        and all(alt.cost < COMMON_VALUE_COST for alt in other)
-    ]
-    also = min(others, key=_cover_rank, default=())
-    return IndexKey(key.alternatives, also) if also else key
 
 
 def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from auditproc.ruleset import (
     FOLDED_CONTAINS,
     FOLDED_PREFIX,
     FOLDED_SUFFIX,
+    MAX_BRANCHES,
     PREFIX,
     SUFFIX,
+    Alternative,
     Rule,
     RuleTable,
     default_rules_dir,
@@ -54,7 +57,15 @@ def key_of(condition: str) -> dict[str, set[tuple[str, str]]] | None:
     key = index_key(parse_query(f"process where {condition}").condition)
     if key is None:
         return None
-    return {alt.field: {(p.kind, p.text) for p in alt.probes} for alt in key.alternatives}
+    return probes_by_field(alt for branch in key.branches for alt in branch.find)
+
+
+def probes_by_field(alternatives: Iterable[Alternative]) -> dict[str, set[tuple[str, str]]]:
+    """Return the probes of ``alternatives`` by field, merged, as (kind, text) pairs."""
+    merged: dict[str, set[tuple[str, str]]] = {}
+    for alt in alternatives:
+        merged.setdefault(alt.field, set()).update((p.kind, p.text) for p in alt.probes)
+    return merged
 
 
 NAME = "process.name"
@@ -99,11 +110,12 @@ INDEX_KEY_CASES = [
     ('host.os.type == "linux" and event.type == "start"', None),
     ('event.action == "exec"', {"event.action": {(EXACT, "exec")}}),
     ('event.action == "exec" and process.name == "a"', {NAME: {(EXACT, "a")}}),
-    # auditproc's events never carry Defend's "exec": keyed on it, the rule is never a candidate here
+    # one branch per side of the "or": each is found by its own most selective clause
     (
         'event.action == "exec" and (process.name == "a" or process.executable : "/x*")',
-        {"event.action": {(EXACT, "exec")}},
+        {NAME: {(EXACT, "a")}, "event.action": {(EXACT, "exec")}},
     ),
+    ('process.args like "http*:10250/*"', {"process.args": {(CONTAINS, ":10250/")}}),  # the longest piece
     (
         'event.action like ("exec*", "start") and process.parent.name == "a"',
         {"process.parent.name": {(EXACT, "a")}},
@@ -129,25 +141,66 @@ def test_index_key(condition: str, expected: dict | None) -> None:
     assert key_of(condition) == expected
 
 
-# (condition, expected second key as {field: {(kind, text)}})
-ALSO_CASES = [
-    ('process.name == "a" and process.parent.name : "B"', {"process.parent.name": {(FOLDED, "b")}}),
-    ('process.name == "a" and event.action == "exec"', {"event.action": {(EXACT, "exec")}}),
-    ('process.name == "a" and event.action in ("exec", "executed")', {}),  # auditproc's own value: useless
-    ('process.name == "a" and process.name like "a*"', {}),  # same field as the first key
-    ('process.name == "a" or process.parent.name == "b"', {}),
+def branches_of(condition: str, *context: object) -> list[tuple[dict, dict]]:
+    key = index_key(parse_query(f"process where {condition}").condition, *context)  # type: ignore[arg-type]
+    assert key is not None
+    return [(probes_by_field(branch.find), probes_by_field(branch.check)) for branch in key.branches]
+
+
+# (condition, expected branches as (find, check), each {field: {(kind, text)}})
+BRANCH_CASES = [
+    (
+        'process.name == "a" and process.parent.name : "B"',
+        [({NAME: {(EXACT, "a")}}, {"process.parent.name": {(FOLDED, "b")}})],
+    ),
+    ('process.name == "a" and event.action == "exec"', [({NAME: {(EXACT, "a")}}, {"event.action": {(EXACT, "exec")}})]),
+    # every exec event auditproc emits says "executed": a check on it would never drop anything
+    ('process.name == "a" and event.action in ("exec", "executed")', [({NAME: {(EXACT, "a")}}, {})]),
+    ('process.name == "a" or process.parent.name == "b"', [({NAME: {(EXACT, "a")}}, {}), ({"process.parent.name": {(EXACT, "b")}}, {})]),
+    # a common name is the check, the rare argument the find
+    (
+        'process.name == "bash" and process.args : "*cdll.LoadLibrary*"',
+        [({"process.args": {(FOLDED_CONTAINS, "cdll.loadlibrary")}}, {NAME: {(EXACT, "bash")}})],
+    ),
+    (
+        '(process.name == "bash" and process.args like "* enable *") or '
+        '(process.name == "openssl" and process.args == "-engine")',
+        [
+            ({"process.args": {(CONTAINS, " enable ")}}, {NAME: {(EXACT, "bash")}}),
+            ({NAME: {(EXACT, "openssl")}}, {"process.args": {(EXACT, "-engine")}}),
+        ],
+    ),
+    # "and" over "or" multiplies out; user.id "0" holds too often to be worth checking
     (
         'process.name == "a" and (process.args == "-c" or process.parent.args == "-c") and user.id == "0"',
-        {"process.args": {(EXACT, "-c")}, "process.parent.args": {(EXACT, "-c")}},
+        [
+            ({NAME: {(EXACT, "a")}}, {"process.args": {(EXACT, "-c")}}),
+            ({NAME: {(EXACT, "a")}}, {"process.parent.args": {(EXACT, "-c")}}),
+        ],
+    ),
+    # past MAX_BRANCHES, the branches merge into one clause per field
+    (
+        " or ".join(f'process.name == "n{i}"' for i in range(MAX_BRANCHES + 1)),
+        [({NAME: {(EXACT, f"n{i}") for i in range(MAX_BRANCHES + 1)}}, {})],
     ),
 ]
 
 
-@pytest.mark.parametrize(("condition", "expected"), ALSO_CASES, ids=[c[0] for c in ALSO_CASES])
-def test_second_key(condition: str, expected: dict) -> None:
-    key = index_key(parse_query(f"process where {condition}").condition)
-    assert key is not None and "process.name" in key.fields
-    assert {alt.field: {(p.kind, p.text) for p in alt.probes} for alt in key.also} == expected
+@pytest.mark.parametrize(("condition", "expected"), BRANCH_CASES, ids=[c[0][:60] for c in BRANCH_CASES])
+def test_branches(condition: str, expected: list) -> None:
+    assert branches_of(condition) == expected
+
+
+def test_any_rule_branches_left_to_their_category() -> None:
+    condition = (
+        '(event.category == "file" and file.path == "/etc/hosts") or '
+        '(event.category == "process" and process.args == "/etc/hosts")'
+    )
+    both = [({"file.path": {(EXACT, "/etc/hosts")}}, {}), ({"process.args": {(EXACT, "/etc/hosts")}}, {})]
+    assert branches_of(condition) == both
+    assert branches_of(condition, "process", {"file"}) == both[1:]
+    assert branches_of(condition, "file", {"process"}) == both[:1]
+    assert branches_of(condition, "process", set()) == both  # no file bucket: the file branch stays
 
 
 # --- lookups -------------------------------------------------------------------------------------
@@ -171,6 +224,8 @@ TABLE_QUERIES = [
     'process where process.name : "s*"',  # 10
     'process where process.command_line : "*\\\\x*\\\\x*"',  # 11
     'process where process.name == "dash" and process.parent.name == "node"',  # 12
+    'process where process.name == "bash" and user.name == "lp"',  # 13: user.* is read only if needed
+    'any where (event.category == "file" and file.path == "/etc/hosts") or process.args == "/etc/hosts"',  # 14
 ]
 
 
@@ -213,6 +268,12 @@ LOOKUP_CASES = [
     ("folded contains", process_doc(command_line="echo \\X41\\x42"), [SCAN, 11], [11]),
     ("second key holds", process_doc(name="dash", parent={"name": "node"}), [SCAN, 12], [12]),
     ("second key fails", process_doc(name="dash", parent={"name": "bash"}), [SCAN], []),
+    ("lazy check holds", {**process_doc(name="bash"), "user": {"name": "lp"}}, [SCAN, 13], [13]),
+    ("lazy check fails", {**process_doc(name="bash"), "user": {"name": "root"}}, [SCAN], []),
+    ("any rule, category without rules", {"event": {"category": "network"}, "process": {"args": ["/etc/hosts"]}}, [14], [14]),
+    ("any rule, its file branch", {"event": {"category": "file"}, "file": {"path": "/etc/hosts"}}, [14], [14]),
+    ("file branch left to the file bucket", {**process_doc(), "file": {"path": "/etc/hosts"}}, [SCAN], []),
+    ("both buckets", {"event": {"category": ["process", "file"]}, "file": {"path": "/etc/hosts"}}, [SCAN, 14], [14]),
     ("no category", {"process": {"name": "hping3"}}, [], []),
     ("missing fields", {"event": {"category": ["process"]}}, [SCAN], []),
 ]
