@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from auditproc.eql import EqlSyntaxError, EqlUnsupportedError, compile_query
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
-from auditproc.eql.patterns import re2
+from auditproc.eql.patterns import compile_lucene, lucene_to_regex, re2
 from auditproc.eql.values import text as keyword_text
 
 DEFAULT_MAX_SIGNALS = 100
@@ -508,6 +508,7 @@ def _query_position(text: str, line: int | None, column: int | None) -> tuple[in
 EXACT, FOLDED = "exact", "folded"
 PREFIX, FOLDED_PREFIX, SUFFIX, FOLDED_SUFFIX = "prefix", "folded-prefix", "suffix", "folded-suffix"
 CONTAINS, FOLDED_CONTAINS = "contains", "folded-contains"
+REGEX, FOLDED_REGEX = "regex", "folded-regex"  # a whole Lucene regexp, matched by RE2 itself
 
 _SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "busybox")
 _BUSY_TOOLS = (
@@ -532,20 +533,24 @@ COMMON_VALUES: dict[str, tuple[float, tuple[str, ...]]] = {
 }
 # Share of events on which one probe holds when it names no common value.
 PROBE_RATE = {EXACT: 0.001, FOLDED: 0.001, PREFIX: 0.003, SUFFIX: 0.003, CONTAINS: 0.005}
-SHORT_PIECE_RATE = 0.05  # a prefix, suffix or inner text of one or two characters
+SHORT_PIECE_RATE = 0.05  # a prefix, suffix or inner text of one or two characters, or a vague regexp
+_LITERAL_RUN = re.compile(r"(?<![\\\[])[A-Za-z0-9_/-]{3}(?![*?+{])")  # in a regexp: some text to find
 VALUES_PER_EVENT = {"process.args": 4.0, "process.parent.args": 4.0, "process.env_vars": 10.0}
-# Fields that exec rule sets key on anyway, in the order finds prefer them when costs tie.
-SHARED_FIELDS = {
+# Fields finds prefer when costs tie, best first.
+FIELD_PREFERENCE = {
     name: rank
     for rank, name in enumerate(
         ("process.name", "process.executable", "process.parent.name", "process.args", "process.command_line")
         + ("file.path", "file.name", "event.action")
     )
 }
-# Costs per event, in rule evaluations: reading a field that is not shared to find rules by, and
-# reading a lazy check's fields.
+# Objects every event of a rule set is read from anyway: one more field in them costs a dict lookup.
+READ_OBJECTS = frozenset({"event", "process", "process.parent", "file"})
+# Costs per event, in rule evaluations: reading a field in another object to find rules by; a
+# found branch checked on fields in read objects (joint), or on others (lazy: read on demand).
 FIND_FIELD_COST = 0.05
-CHECK_COST = 0.1
+JOINT_CHECK_COST = 0.05
+LAZY_CHECK_COST = 0.15
 USEFUL_CHECK_RATE = 0.5  # a check that holds more often than this is not worth its lookup
 MAX_BRANCHES = 32  # per rule; beyond it, alternatives merge into one clause per field
 CATEGORY_FIELD = "event.category"
@@ -569,6 +574,8 @@ class Probe(NamedTuple):
 
     def accepts(self, value: str) -> bool:
         """Return whether ``value`` satisfies this probe."""
+        if self.kind in (REGEX, FOLDED_REGEX):
+            return compile_lucene([self.text], self.kind == FOLDED_REGEX).fullmatch(value) is not None
         if self.kind in (EXACT, PREFIX, SUFFIX, CONTAINS):
             folded = value
         else:
@@ -600,6 +607,8 @@ class Alternative(NamedTuple):
             hits = sum(map(probe.accepts, common))
             if hits:
                 total += hits * common_rate
+            elif probe.kind in (REGEX, FOLDED_REGEX):
+                total += PROBE_RATE[CONTAINS] if _LITERAL_RUN.search(probe.text) else SHORT_PIECE_RATE
             elif probe.kind in (EXACT, FOLDED) or len(probe.text) > 2:
                 total += PROBE_RATE[_PLAIN_KIND[probe.kind]]
             else:
@@ -668,16 +677,21 @@ def _clause_rate(clause: Clause) -> float:
 
 
 def _branch_cost(branch: Branch) -> tuple[float, int, int]:
-    """Estimated cost per event, in rule evaluations: lookups the find adds, then checks and evaluations.
+    """Estimated cost per event, in rule evaluations: reading the find, then checks and evaluations.
 
     Ties go to the find with fewer alternatives, which has fewer probes to miss, then to preferred fields.
     """
-    lookups = sum(FIND_FIELD_COST for alt in branch.find if alt.field not in SHARED_FIELDS)
+    lookups = sum(FIND_FIELD_COST for alt in branch.find if not _in_read_object(alt.field))
     found = _clause_rate(branch.find)
     if branch.check:
-        found *= CHECK_COST + _clause_rate(branch.check)  # the two taken as independent
-    rank = min(SHARED_FIELDS.get(alt.field, len(SHARED_FIELDS)) for alt in branch.find)
+        check = JOINT_CHECK_COST if all(_in_read_object(alt.field) for alt in branch.check) else LAZY_CHECK_COST
+        found *= check + _clause_rate(branch.check)  # the two taken as independent
+    rank = min(FIELD_PREFERENCE.get(alt.field, len(FIELD_PREFERENCE)) for alt in branch.find)
     return lookups + found, len(branch.find), rank
+
+
+def _in_read_object(name: str) -> bool:
+    return name.rpartition(".")[0] in READ_OBJECTS
 
 
 def _branches(node: Node) -> list[tuple[Clause, ...]] | None:
@@ -777,166 +791,10 @@ _FOLDED_KIND = {PREFIX: FOLDED_PREFIX, SUFFIX: FOLDED_SUFFIX, CONTAINS: FOLDED_C
 
 
 def _regex_probes(patterns: tuple[Node, ...], insensitive: bool) -> frozenset[Probe] | None:
-    """Probes for ``regex`` patterns: text every match must contain, when each pattern has some."""
-    probes = set()
-    for pattern in patterns:
-        text = (
-            _regex_literal(pattern.value)
-            if isinstance(pattern, Literal) and isinstance(pattern.value, str)
-            else None
-        )
-        if (not text or len(text) == 1) and _regex_ends_with_space(pattern.value):  # type: ignore[union-attr]
-            # A full match ends with a whitespace character, which no case folding touches.
-            probes.update(Probe(SUFFIX, space) for space in _WHITESPACE)
-            continue
-        if not text or (insensitive and not text.isascii()):
-            return None
-        probes.add(Probe(FOLDED_CONTAINS, text.lower()) if insensitive else Probe(CONTAINS, text))
-    return frozenset(probes)
-
-
-# Every character ``\s`` matches in ``re`` (Unicode whitespace) or RE2 (ASCII whitespace); none beyond U+3000.
-_WHITESPACE = tuple(chr(code) for code in range(0x3001) if chr(code).isspace())
-
-
-def _regex_ends_with_space(pattern: str) -> bool:
-    """Return whether every full match of a Lucene regexp ends with a whitespace character.
-
-    True when the last top-level atom is ``\\s``, not made optional; groups and classes are opaque.
-    """
-    last = ""  # the last atom: "space" for \\s, "other", or "" (none yet, or optional)
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            if i + 1 >= n:
-                return False
-            last = "space" if pattern[i + 1] == "s" else "other"
-            i += 2
-        elif c == '"':
-            end = pattern.find('"', i + 1)
-            if end < 0:
-                return False
-            if end > i + 1:
-                last = "other"
-            i = end + 1
-        elif c in "([":
-            i = _regex_skip(pattern, i)
-            if i < 0:
-                return False
-            last = "other"
-        elif c == "+":  # one or more: the match still ends with the atom
-            i += 1
-        elif c in "?*":
-            last = ""
-            i += 1
-        elif c == "{":
-            end = pattern.find("}", i)
-            low = pattern[i + 1 : end].split(",", 1)[0] if end > 0 else ""
-            if not low.isdigit():
-                return False
-            if int(low) == 0:
-                last = ""
-            i = end + 1
-        elif c in _REGEX_GIVE_UP:
-            return False
-        else:  # a literal, "." or "@"
-            last = "other"
-            i += 1
-    return last == "space"
-
-
-_REGEX_SHORTHANDS = frozenset("dDsSwW")
-_REGEX_GIVE_UP = frozenset("|&~<>#")  # alternation and Lucene's set operators: no single required text
-
-
-def _regex_literal(pattern: str) -> str | None:
-    """Return the longest run of literal text every full match of a Lucene regexp contains, or None.
-
-    Conservative: groups and classes are opaque, an optional or repeated atom ends a run.
-    """
-    runs = [""]
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        atom: str | None = None
-        if c == "\\":
-            if i + 1 >= n:
-                return None
-            atom = None if pattern[i + 1] in _REGEX_SHORTHANDS else pattern[i + 1]
-            i += 2
-        elif c == '"':
-            end = pattern.find('"', i + 1)
-            if end < 0:
-                return None
-            atom, i = pattern[i + 1 : end], end + 1
-        elif c in "([":
-            i = _regex_skip(pattern, i)
-            if i < 0:
-                return None
-        elif c in _REGEX_GIVE_UP or c in "?*+{":
-            return None
-        elif c in ".@":
-            i += 1
-        else:
-            atom, i = c, i + 1
-        quantifier = pattern[i] if i < n and pattern[i] in "?*+{" else ""
-        minimum = 1
-        if quantifier == "{":
-            end = pattern.find("}", i)
-            low = pattern[i + 1 : end].split(",", 1)[0] if end > 0 else ""
-            if not low.isdigit():
-                return None
-            minimum, i = int(low), end + 1
-        elif quantifier:
-            minimum = 0 if quantifier in "?*" else 1
-            i += 1
-        if atom is None or minimum == 0:
-            runs.append("")
-        else:
-            runs[-1] += atom
-            if quantifier:  # repeated: what follows is not next to this atom's first occurrence
-                runs.append("")
-    # Of runs as long, one not made only of path and argument punctuation is found less often.
-    return max(runs, key=lambda run: (len(run), not _COMMON_TEXT.issuperset(run))) or None
-
-
-_COMMON_TEXT = frozenset("./-_ ")
-
-
-def _regex_skip(pattern: str, start: int) -> int:
-    """Return the index after the group or class opening at ``start``, or -1 when it is not closed."""
-    if pattern[start] == "[":
-        i = start + 1
-        if i < len(pattern) and pattern[i] == "^":
-            i += 1
-        if i < len(pattern) and pattern[i] == "]":
-            i += 1
-        while i < len(pattern) and pattern[i] != "]":
-            i += 2 if pattern[i] == "\\" else 1
-        return i + 1 if i < len(pattern) else -1
-    depth, i = 0, start
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == '"':
-            end = pattern.find('"', i + 1)
-            if end < 0:
-                return -1
-            i = end + 1
-            continue
-        if c == "[":
-            i = _regex_skip(pattern, i)
-            if i < 0:
-                return -1
-            continue
-        depth += {"(": 1, ")": -1}.get(c, 0)
-        i += 1
-        if depth == 0:
-            return i
-    return -1
+    """Probes for ``regex`` patterns: each whole, as the engine matches it."""
+    if not all(isinstance(p, Literal) and isinstance(p.value, str) for p in patterns):
+        return None
+    return frozenset(Probe(FOLDED_REGEX if insensitive else REGEX, p.value) for p in patterns)  # type: ignore[union-attr]
 
 
 # Non-ASCII characters that ``re.IGNORECASE`` (the engine's case-insensitive wildcards) equates with
@@ -962,10 +820,11 @@ FOUND, FOUND_ENTRY, CHECKED_ENTRY = range(3)
 
 
 class _PatternSet:
-    """Prefix, suffix and inner-text probes, all tested in one pass over a value.
+    """Probes of one family, all tested in one pass over a value: literal prefixes, suffixes and
+    inner texts (of values folded beforehand for folded probes), or whole regexps of one case mode.
 
-    RE2's set matcher runs every literal at once, so a miss costs the same for 10 probes or 5,000;
-    without RE2, the probes are tested one by one.
+    RE2's set matcher runs every pattern at once, so a miss costs about the same for 10 probes or
+    5,000; without RE2, the probes are tested one by one.
     """
 
     __slots__ = ("probes", "_set")
@@ -973,16 +832,25 @@ class _PatternSet:
     def __init__(self, probes: Sequence[Probe]) -> None:
         self.probes = tuple(probes)
         self._set: Any = None
-        if re2 is not None and self.probes:
-            options = re2.Options()
+        if re2 is None or not self.probes:
+            return
+        options = re2.Options()
+        options.max_mem = 64 << 20
+        options.log_errors = False
+        if self.probes[0].kind in (REGEX, FOLDED_REGEX):
+            # Compiled as the engine compiles a rule's regexp, so it accepts exactly the same values.
+            options.dot_nl = True
+            options.case_sensitive = self.probes[0].kind == REGEX
+            self._set = re2.Set.FullMatchSet(options)
+            sources = [lucene_to_regex(probe.text).encode() for probe in self.probes]
+        else:
             options.encoding = re2.Options.Encoding.LATIN1  # bytes in, bytes compared: no UTF-8 checks
-            options.max_mem = 64 << 20
-            options.log_errors = False
             self._set = re2.Set.SearchSet(options)
-            for probe in self.probes:
-                literal = re2.escape(_utf8(probe.text))
-                self._set.Add({PREFIX: b"^%s", SUFFIX: b"%s\\z"}.get(_PLAIN_KIND[probe.kind], b"%s") % literal)
-            self._set.Compile()
+            anchors = {PREFIX: b"^%s", SUFFIX: b"%s\\z", CONTAINS: b"%s"}
+            sources = [anchors[_PLAIN_KIND[p.kind]] % re2.escape(_utf8(p.text)) for p in self.probes]
+        for source in sources:
+            self._set.Add(source)
+        self._set.Compile()
 
     def matches(self, value: str) -> Iterable[int]:
         """Return the indexes of the probes ``value`` satisfies."""
@@ -991,24 +859,29 @@ class _PatternSet:
         return [i for i, probe in enumerate(self.probes) if probe.accepts(value)]
 
 
+_LITERAL_FAMILY = {PREFIX: EXACT, SUFFIX: EXACT, CONTAINS: EXACT} | dict.fromkeys(
+    (FOLDED_PREFIX, FOLDED_SUFFIX, FOLDED_CONTAINS), FOLDED
+)
+
+
 def _utf8(text: str) -> bytes:
     # UTF-8 keeps substrings, prefixes and suffixes byte for byte; lone surrogates pass as themselves.
     return text.encode("utf-8", "surrogatepass")
 
 
 class _FieldIndex:
-    """What one field's values select: whole values by dict, the rest through one pattern set."""
+    """What one field's values select: whole values by dict, the other probes through pattern sets."""
 
-    __slots__ = ("get", "exact", "folded", "patterns", "folded_patterns", "_sets", "cache", "arrays")
+    __slots__ = ("get", "exact", "folded", "patterns", "_sets", "cache", "arrays")
 
     def __init__(self, name: str) -> None:
         self.get = _values_getter(tuple(name.split(".")))
         # text or probe → targets: (FOUND, rule position) or (FOUND_ENTRY | CHECKED_ENTRY, entry)
         self.exact: dict[str, list[tuple[int, int]]] = {}
         self.folded: dict[str, list[tuple[int, int]]] = {}
-        self.patterns: dict[Probe, list[tuple[int, int]]] = {}  # prefix, suffix and contains probes
-        self.folded_patterns: dict[Probe, list[tuple[int, int]]] = {}
-        self._sets: tuple[_PatternSet, _PatternSet] | None = None  # built on the first lookup
+        # family (EXACT or FOLDED for literal pieces, or a regexp kind) → probe → targets
+        self.patterns: dict[str, dict[Probe, list[tuple[int, int]]]] = {}
+        self._sets: list[tuple[bool, _PatternSet, dict[Probe, list[tuple[int, int]]]]] | None = None
         # value → hit; exec streams repeat names, paths and arguments all the time
         self.cache: dict[str, Hit] = {}
         self.arrays: dict[tuple[str, ...], Hit] = {}  # the same for a whole array of strings
@@ -1021,8 +894,8 @@ class _FieldIndex:
             table = self.exact if probe.kind == EXACT else self.folded
             table.setdefault(probe.text, []).append(target)
         else:
-            table = self.patterns if probe.kind == _PLAIN_KIND[probe.kind] else self.folded_patterns
-            table.setdefault(probe, []).append(target)
+            family = probe.kind if probe.kind in (REGEX, FOLDED_REGEX) else _LITERAL_FAMILY[probe.kind]
+            self.patterns.setdefault(family, {}).setdefault(probe, []).append(target)
 
     def lookup(self, values: Sequence[Any]) -> Hit:
         """Return what this field's values (in one document) select together."""
@@ -1055,17 +928,16 @@ class _FieldIndex:
     def miss(self, value: str) -> Hit:
         """Look ``value`` up in the probes and remember the result."""
         if self._sets is None:
-            self._sets = (_PatternSet(list(self.patterns)), _PatternSet(list(self.folded_patterns)))
-        plain, folded = self._sets
+            self._sets = [
+                (family == FOLDED, _PatternSet(list(table)), table) for family, table in self.patterns.items()
+            ]
         targets: list[tuple[int, int]] = []
         targets += self.exact.get(value, ())
         if self.folded:
             targets += self.folded.get(_fold(value), ())
-        for i in plain.matches(value):
-            targets += self.patterns[plain.probes[i]]
-        if folded.probes:
-            for i in folded.matches(_fold_wildcard(value)):
-                targets += self.folded_patterns[folded.probes[i]]
+        for folded, patterns, table in self._sets:
+            for i in patterns.matches(_fold_wildcard(value) if folded else value):
+                targets += table[patterns.probes[i]]
         union: tuple[set[int], set[int], set[int]] = (set(), set(), set())
         for kind, number in targets:
             union[kind].add(number)
@@ -1095,7 +967,7 @@ class _Bucket:
         self.scan: list[int] = []
         self.entries: list[int] = []  # entry → rule position
         self.lazy: dict[int, tuple[str, ...]] = {}  # entry with a lazy check → its fields
-        self.lazy_entries: frozenset[int] = frozenset()  # a set: isdisjoint then iterates the smaller
+        self.lazy_entries: frozenset[int] = frozenset()
         self.plan = Plan((), ())
         self._branches: list[tuple[Branch, int]] = []
 
@@ -1144,30 +1016,32 @@ class _Bucket:
             _walk_getters(doc, self.plan, hits)
         if not hits:
             return
-        waiting: set[int] = set()
-        checked: set[int] = set()
+        waiting: list[int] = []
+        checked: list[int] = []
         for ready, wait, confirm in hits:
             if ready:
                 found.update(ready)
             if wait:
-                waiting.update(wait)
+                waiting += wait
             if confirm:
-                checked.update(confirm)
+                checked += confirm
         if not waiting:
             return
         entries = self.entries
         if checked:
-            found.update([entries[entry] for entry in waiting & checked])
-        if not waiting.isdisjoint(self.lazy_entries):
+            both = set(waiting).intersection(checked)
+            if both:
+                found.update([entries[entry] for entry in both])
+        if not self.lazy_entries.isdisjoint(waiting):
             lazy = self.lazy
-            waiting.intersection_update(self.lazy_entries)
+            pending = self.lazy_entries.intersection(waiting)
             passed: set[int] = set()
-            for name in {name for entry in waiting for name in lazy[entry]}:
+            for name in {name for entry in pending for name in lazy[entry]}:
                 index = self.checks[name]
                 values = index.get(doc)
                 if values:
                     passed.update(index.lookup(values)[FOUND])
-            found.update([entries[entry] for entry in waiting & passed])
+            found.update([entries[entry] for entry in pending & passed])
 
 
 # The fields a bucket reads, as a tree of path parts: at each object, the fields to look up in it

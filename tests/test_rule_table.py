@@ -19,9 +19,11 @@ from auditproc.ruleset import (
     FOLDED,
     FOLDED_CONTAINS,
     FOLDED_PREFIX,
+    FOLDED_REGEX,
     FOLDED_SUFFIX,
     MAX_BRANCHES,
     PREFIX,
+    REGEX,
     SUFFIX,
     Alternative,
     Rule,
@@ -91,15 +93,15 @@ INDEX_KEY_CASES = [
     ('process.name : "\u0130nit*"', None),  # re.IGNORECASE folds non-ASCII differently from str.lower
     ('process.name : "*\u0131t"', None),
     ('process.name == "\u00c4"', {NAME: {(EXACT, "\u00c4")}}),
-    ('process.name regex "ab.*"', {NAME: {(CONTAINS, "ab")}}),
+    # regexps are probes as they are: RE2 matches them as the engine does
+    ('process.name regex "ab.*"', {NAME: {(REGEX, "ab.*")}}),
     (
         'process.executable regex~ """/VAR/run/\\w+\\.(pid|lock)"""',
-        {"process.executable": {(FOLDED_CONTAINS, "/var/run/")}},
+        {"process.executable": {(FOLDED_REGEX, "/VAR/run/\\w+\\.(pid|lock)")}},
     ),
-    ('process.name regex ("ab?c", "x[0-9]+yz{2}")', {NAME: {(CONTAINS, "a"), (CONTAINS, "yz")}}),
-    ('process.name regex "a|b"', None),
-    ('process.name regex "[a-z]+"', None),
-    ('process.name regex~ ".*\u0130nit"', None),
+    ('process.name regex ("ab?c", "x[0-9]+yz{2}")', {NAME: {(REGEX, "ab?c"), (REGEX, "x[0-9]+yz{2}")}}),
+    ('process.name regex "a|b"', {NAME: {(REGEX, "a|b")}}),
+    ('process.name regex~ ".*\u0130nit"', {NAME: {(FOLDED_REGEX, ".*\u0130nit")}}),
     ('not process.name == "a"', None),
     ('process.name != "a"', None),
     ('process.name in ("a", null)', None),  # a null member also matches a missing field
@@ -218,7 +220,7 @@ TABLE_QUERIES = [
     'process where process.args == "5"',  # 4
     'any where process.name == "curl"',  # 5
     'file where process.name == "hping3"',  # 6
-    'process where process.executable regex "[/a-z]+"',  # 7: scanned
+    'process where startsWith(process.executable, "/") and not stringContains(process.executable, "N")',  # 7: scanned
     'process where process.name == "true"',  # 8
     'process where process.name in~ ("kill")',  # 9
     'process where process.name : "s*"',  # 10
@@ -485,6 +487,7 @@ atoms = st.one_of(
     st.builds(lambda f, w: f'{f} regex~ """{w[:1]}{{1,2}}.{w[1:]}"""', field, word),
     st.builds(lambda f: f"{f} != null", field),
     st.builds(lambda f, w: f'startsWith({f}, "{w[:2]}")', field, word),
+    st.sampled_from(['event.category == "file"', 'event.category in ("process", "network")', 'event.category : "FILE"']),
 )
 conditions = st.recursive(
     atoms,
