@@ -553,6 +553,11 @@ JOINT_CHECK_COST = 0.05
 LAZY_CHECK_COST = 0.15
 USEFUL_CHECK_RATE = 0.5  # a check that holds more often than this is not worth its lookup
 MAX_BRANCHES = 32  # per rule; beyond it, alternatives merge into one clause per field
+MAX_CHECKS = 2  # per branch
+SECOND_CHECK_RATE = 0.05
+# Read a field for every event to check branches found on this share of events or more: a read
+# costs about a fifth of a lazy check's.
+READ_FOR_CHECKS_RATE = 0.2
 CATEGORY_FIELD = "event.category"
 # Present with the same few values on nearly every event: an index on them selects nothing.
 UNSELECTIVE_FIELDS = frozenset({"host.os.type", "event.type", "event.category", "event.kind", "event.module"})
@@ -621,10 +626,10 @@ Clause = tuple[Alternative, ...]  # one of the alternatives holds
 
 @dataclass(frozen=True, slots=True)
 class Branch:
-    """Rules are found by ``find`` holding; ``check``, when not empty, must hold too."""
+    """Rules are found by ``find`` holding; each of ``checks`` (best first) must hold too."""
 
     find: Clause
-    check: Clause = ()
+    checks: tuple[Clause, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -644,7 +649,7 @@ def index_key(
 ) -> IndexKey | None:
     """Return a key every match of ``condition`` satisfies, or None when there is none.
 
-    Each branch gets the find and check that cost least per event (``_branch_cost``). For an
+    Each branch gets the find and checks that cost least per event (``_branch_cost``). For an
     ``any`` rule's copy in the bucket of ``category``, a branch that requires ``event.category``
     to be other categories, all with buckets of their own (``elsewhere``), is left to those.
     """
@@ -666,8 +671,10 @@ def index_key(
             return None
         options = []
         for find in clauses:
-            checks = [c for c in clauses if c != find and _clause_rate(c) < USEFUL_CHECK_RATE]
-            options.append(Branch(find, min(checks, key=_clause_rate, default=())))
+            checks = sorted((c for c in clauses if c != find and _clause_rate(c) < USEFUL_CHECK_RATE), key=_clause_rate)
+            # A second check only when it drops nearly everything the first lets through.
+            checks = checks[:1] + [c for c in checks[1:MAX_CHECKS] if _clause_rate(c) < SECOND_CHECK_RATE]
+            options.append(Branch(find, tuple(checks)))
         keyed.append(min(options, key=_branch_cost))
     return IndexKey(tuple(dict.fromkeys(keyed)))
 
@@ -683,9 +690,10 @@ def _branch_cost(branch: Branch) -> tuple[float, int, int]:
     """
     lookups = sum(FIND_FIELD_COST for alt in branch.find if not _in_read_object(alt.field))
     found = _clause_rate(branch.find)
-    if branch.check:
-        check = JOINT_CHECK_COST if all(_in_read_object(alt.field) for alt in branch.check) else LAZY_CHECK_COST
-        found *= check + _clause_rate(branch.check)  # the two taken as independent
+    if branch.checks:
+        best = branch.checks[0]
+        check = JOINT_CHECK_COST if all(_in_read_object(alt.field) for alt in best) else LAZY_CHECK_COST
+        found *= check + _clause_rate(best)  # the two taken as independent
     rank = min(FIELD_PREFERENCE.get(alt.field, len(FIELD_PREFERENCE)) for alt in branch.find)
     return lookups + found, len(branch.find), rank
 
@@ -813,10 +821,10 @@ def _fold_wildcard(text: str) -> str:
 
 
 
-# What a value selects: rule positions found, branch entries found, branch entries whose check holds.
+# What a value selects: rule positions found, branch entries found, joint checks that hold.
 Hit = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 NO_HIT: Hit = ((), (), ())
-FOUND, FOUND_ENTRY, CHECKED_ENTRY = range(3)
+FOUND, FOUND_ENTRY, CHECKED = range(3)
 
 
 class _PatternSet:
@@ -876,19 +884,19 @@ class _FieldIndex:
 
     def __init__(self, name: str) -> None:
         self.get = _values_getter(tuple(name.split(".")))
-        # text or probe → targets: (FOUND, rule position) or (FOUND_ENTRY | CHECKED_ENTRY, entry)
+        # text or probe → targets: (FOUND, rule position), (FOUND_ENTRY, entry) or (CHECKED, check)
         self.exact: dict[str, list[tuple[int, int]]] = {}
         self.folded: dict[str, list[tuple[int, int]]] = {}
         # family (EXACT or FOLDED for literal pieces, or a regexp kind) → probe → targets
         self.patterns: dict[str, dict[Probe, list[tuple[int, int]]]] = {}
         self._sets: list[tuple[bool, _PatternSet, dict[Probe, list[tuple[int, int]]]]] | None = None
-        # value → hit; exec streams repeat names, paths and arguments all the time
-        self.cache: dict[str, Hit] = {}
+        # value → hit; exec streams repeat names, paths and arguments all the time. A missing
+        # value (None) is in it too: the walk looks a value up without testing it first.
+        self.cache: dict[str | None, Hit] = {None: NO_HIT}
         self.arrays: dict[tuple[str, ...], Hit] = {}  # the same for a whole array of strings
 
     def add(self, probe: Probe, target: tuple[int, int]) -> None:
-        self.cache.clear()
-        self.arrays.clear()
+        self._forget()
         self._sets = None
         if probe.kind in (EXACT, FOLDED):
             table = self.exact if probe.kind == EXACT else self.folded
@@ -912,7 +920,7 @@ class _FieldIndex:
             # Only string arrays are remembered: (1,) == (True,) would mix up values whose text differs.
             if all(type(value) is str for value in values):
                 if len(self.arrays) >= VALUE_CACHE_ENTRIES:
-                    self.arrays.clear()
+                    self._forget()
                 self.arrays[tuple(values)] = hit
         return hit
 
@@ -942,9 +950,25 @@ class _FieldIndex:
         for kind, number in targets:
             union[kind].add(number)
         if len(self.cache) >= VALUE_CACHE_ENTRIES:
-            self.cache.clear()
+            self._forget()
         hit = self.cache[value] = _hit(union)
         return hit
+
+    def hit(self, value: Any) -> Hit:
+        """Return what one value read from a document (a string, array, number, ...) selects."""
+        if type(value) is str:
+            return self.cache.get(value) or self.miss(value)
+        if value is None:
+            return NO_HIT
+        if type(value) is list:
+            values = _list_values(value)
+            return self.lookup(values) if values else NO_HIT
+        return self.lookup((value,))
+
+    def _forget(self) -> None:
+        self.cache.clear()
+        self.cache[None] = NO_HIT
+        self.arrays.clear()
 
 
 def _hit(union: tuple[set[int], set[int], set[int]]) -> Hit:
@@ -954,21 +978,23 @@ def _hit(union: tuple[set[int], set[int], set[int]]) -> Hit:
 class _Bucket:
     """The rules of one event category: found through field indexes, or always tested (``scan``).
 
-    A branch with a check is an entry. A check on fields the walk over the event reads anyway, or
-    that sit in an object it reads, is indexed there too and costs one more dict lookup (a joint
-    check); any other check is looked up only for events that found its entry (a lazy check).
+    A branch with checks is an entry. Checks on fields the walk over the event reads anyway, or
+    that sit in an object it reads, are indexed there too and cost one more dict lookup each
+    (joint checks). An entry with none of those is checked on demand, by its best check alone,
+    for events that found it (a lazy check).
     """
 
-    __slots__ = ("finds", "checks", "scan", "entries", "lazy", "lazy_entries", "plan", "_branches")
+    __slots__ = ("finds", "checks", "scan", "entries", "needs", "lazy", "lazy_entries", "plan", "_branches")
 
     def __init__(self) -> None:
         self.finds: dict[str, _FieldIndex] = {}  # find fields, and the fields of joint checks
         self.checks: dict[str, _FieldIndex] = {}  # the fields of lazy checks
         self.scan: list[int] = []
         self.entries: list[int] = []  # entry → rule position
+        self.needs: dict[int, frozenset[int]] = {}  # entry → the joint checks that must all hold
         self.lazy: dict[int, tuple[str, ...]] = {}  # entry with a lazy check → its fields
         self.lazy_entries: frozenset[int] = frozenset()
-        self.plan = Plan((), ())
+        self.plan = _plan({})
         self._branches: list[tuple[Branch, int]] = []
 
     def add(self, key: IndexKey | None, position: int) -> None:
@@ -979,21 +1005,39 @@ class _Bucket:
 
     def seal(self) -> None:
         """Index the branches added; called once they all are."""
-        find_fields = {alt.field for branch, _ in self._branches for alt in branch.find}
-        walked = {name.rsplit(".", 1)[0] for name in find_fields if "." in name}
+        # Fields read for every event: the finds', and check fields in the objects they are in,
+        # when the branches checked on them are found often enough to pay for reading them.
+        read = {alt.field for branch, _ in self._branches for alt in branch.find}
+        walked = {name.rsplit(".", 1)[0] for name in read if "." in name}
+        load: dict[str, float] = {}
+        for branch, _ in self._branches:
+            for check in branch.checks[:1]:
+                for alt in check:
+                    if alt.field not in read and alt.field.rsplit(".", 1)[0] in walked:
+                        load[alt.field] = load.get(alt.field, 0.0) + _clause_rate(branch.find)
+        read.update(name for name, rate in load.items() if rate >= READ_FOR_CHECKS_RATE)
+
+        def joint(check: Clause) -> bool:
+            return all(alt.field in read for alt in check)
+
+        checks = 0
         for branch, position in self._branches:
-            if not branch.check:
+            if not branch.checks:
                 self._index(self.finds, branch.find, (FOUND, position))
                 continue
             entry = len(self.entries)
             self.entries.append(position)
             self._index(self.finds, branch.find, (FOUND_ENTRY, entry))
-            fields = tuple(alt.field for alt in branch.check)
-            if all(name in find_fields or name.rsplit(".", 1)[0] in walked for name in fields):
-                self._index(self.finds, branch.check, (CHECKED_ENTRY, entry))
+            needs = []
+            for check in filter(joint, branch.checks):
+                self._index(self.finds, check, (CHECKED, checks))
+                needs.append(checks)
+                checks += 1
+            if needs:
+                self.needs[entry] = frozenset(needs)
             else:
-                self._index(self.checks, branch.check, (FOUND, entry))
-                self.lazy[entry] = fields
+                self._index(self.checks, branch.checks[0], (FOUND, entry))
+                self.lazy[entry] = tuple(alt.field for alt in branch.checks[0])
         self.lazy_entries = frozenset(self.lazy)
         self.plan = _plan(self.finds)
         self._branches = []
@@ -1017,21 +1061,18 @@ class _Bucket:
         if not hits:
             return
         waiting: list[int] = []
-        checked: list[int] = []
-        for ready, wait, confirm in hits:
+        for ready, wait, _ in hits:
             if ready:
                 found.update(ready)
             if wait:
                 waiting += wait
-            if confirm:
-                checked += confirm
         if not waiting:
             return
         entries = self.entries
-        if checked:
-            both = set(waiting).intersection(checked)
-            if both:
-                found.update([entries[entry] for entry in both])
+        holds = set().union(*[hit[CHECKED] for hit in hits])
+        if holds:
+            needs = self.needs
+            found.update([entries[entry] for entry in waiting if entry in needs and needs[entry] <= holds])
         if not self.lazy_entries.isdisjoint(waiting):
             lazy = self.lazy
             pending = self.lazy_entries.intersection(waiting)
@@ -1044,49 +1085,51 @@ class _Bucket:
             found.update([entries[entry] for entry in pending & passed])
 
 
-# The fields a bucket reads, as a tree of path parts: at each object, the fields to look up in it
-# (part, value cache, index) and the objects to go into (part, subtree). Walking it reads each
-# object on the way once, where a getter per field would read it once per field.
+# Fields that usually hold an array; the walk reads them apart, through the index's array cache.
+ARRAY_FIELDS = frozenset({"process.args", "process.parent.args", "process.env_vars", "process.parent.env_vars"})
+
+
 class Plan(NamedTuple):
-    leaves: tuple[tuple[str, dict[str, Hit], _FieldIndex], ...]
+    """The fields a bucket reads, as a tree of path parts.
+
+    At each object: single-valued fields (part, value cache, index), array fields (part, index),
+    and the objects to go into (part, subtree). Walking it reads each object on the way once.
+    """
+
+    leaves: tuple[tuple[str, dict[str | None, Hit], _FieldIndex], ...]
+    arrays: tuple[tuple[str, _FieldIndex], ...]
     inner: tuple[tuple[str, Plan], ...]
 
 
-def _plan(indexes: Mapping[str, _FieldIndex]) -> Plan:
-    tree: dict[str, Any] = {}
-    for name, index in indexes.items():
-        *parents, last = name.split(".")
-        level = tree
-        for part in parents:
-            level = level.setdefault(part, [{}, None])[0]
-        level.setdefault(last, [{}, None])[1] = index
-
-    def freeze(level: dict[str, Any]) -> Plan:
-        return Plan(
-            tuple((part, index.cache, index) for part, (_, index) in level.items() if index is not None),
-            tuple((part, freeze(children)) for part, (children, _) in level.items() if children),
-        )
-
-    return freeze(tree)
+def _plan(indexes: Mapping[str, _FieldIndex], path: str = "") -> Plan:
+    here = {name[len(path) :]: (name, index) for name, index in indexes.items() if name.startswith(path)}
+    leaves = {part: item for part, item in here.items() if "." not in part}
+    return Plan(
+        tuple((part, index.cache, index) for part, (name, index) in leaves.items() if name not in ARRAY_FIELDS),
+        tuple((part, index) for part, (name, index) in leaves.items() if name in ARRAY_FIELDS),
+        tuple(
+            (part, _plan(indexes, f"{path}{part}."))
+            for part in dict.fromkeys(part.split(".", 1)[0] for part in here if "." in part)
+        ),
+    )
 
 
 def _walk(doc: Mapping[str, Any], node: dict[str, Any], plan: Plan, hits: list[Hit]) -> None:
     """Append the hits of the fields in ``plan`` below ``node`` (an object in ``doc``)."""
     for part, cache, index in plan.leaves:
         value = node.get(part)
-        if type(value) is str:
-            hit = cache.get(value) or index.miss(value)
-        elif value is None:
-            continue
-        elif type(value) is list:
-            values = _list_values(value)
-            if not values:
-                continue
-            hit = index.lookup(values)
-        else:
-            hit = index.lookup((value,))
+        try:
+            hit = cache[value]  # the common case, a string seen before, or no value: one lookup
+        except (KeyError, TypeError):  # a new string, a number, an array, an object
+            hit = index.hit(value)
         if hit is not NO_HIT:
             hits.append(hit)
+    for part, index in plan.arrays:
+        value = node.get(part)
+        if value is not None:
+            hit = index.hit(value)
+            if hit is not NO_HIT:
+                hits.append(hit)
     for part, children in plan.inner:
         value = node.get(part)
         if type(value) is dict:
@@ -1097,7 +1140,7 @@ def _walk(doc: Mapping[str, Any], node: dict[str, Any], plan: Plan, hits: list[H
 
 def _walk_getters(doc: Any, plan: Plan, hits: list[Hit]) -> None:
     """Append the hits of every field in ``plan``, each read with its own getter."""
-    for _, _, index in plan.leaves:
+    for index in (*(index for _, _, index in plan.leaves), *(index for _, index in plan.arrays)):
         values = index.get(doc)
         if values:
             hit = index.lookup(values)

@@ -146,7 +146,10 @@ def test_index_key(condition: str, expected: dict | None) -> None:
 def branches_of(condition: str, *context: object) -> list[tuple[dict, dict]]:
     key = index_key(parse_query(f"process where {condition}").condition, *context)  # type: ignore[arg-type]
     assert key is not None
-    return [(probes_by_field(branch.find), probes_by_field(branch.check)) for branch in key.branches]
+    return [
+        (probes_by_field(branch.find), probes_by_field(branch.checks[0]) if branch.checks else {})
+        for branch in key.branches
+    ]
 
 
 # (condition, expected branches as (find, check), each {field: {(kind, text)}})
