@@ -502,8 +502,9 @@ def _query_position(text: str, line: int | None, column: int | None) -> tuple[in
 # --- the rule table -------------------------------------------------------------------------------
 #
 # Each rule gets an index key: a few branches, one of which every match satisfies. A branch has a
-# clause to find it by (looked up in a per-field index) and, optionally, a clause to check once
-# found, so a rule keyed on a common name ("bash") is dropped early unless its arguments fit too.
+# clause to find it by (looked up in a per-field index) and up to two clauses to check once found.
+# Which clause finds and which checks is chosen by estimated cost: a branch that needs a common
+# name ("bash") and a rare argument is found by the argument and checked on the name.
 
 EXACT, FOLDED = "exact", "folded"
 PREFIX, FOLDED_PREFIX, SUFFIX, FOLDED_SUFFIX = "prefix", "folded-prefix", "suffix", "folded-suffix"
@@ -572,7 +573,8 @@ _PLAIN_KIND = {kind: kind for kind in (EXACT, PREFIX, SUFFIX, CONTAINS)} | {
 
 
 class Probe(NamedTuple):
-    """One indexable fact: the field's value equals / starts with / ends with / contains ``text`` (``kind``)."""
+    """One indexable fact, by ``kind``: the field's value equals, starts with, ends with or contains
+    ``text`` (case-folded for the folded kinds), or fully matches the Lucene regexp ``text``."""
 
     kind: str
     text: str

@@ -3,9 +3,10 @@
     .venv/bin/pytest bench/test_bench_rules.py --benchmark-enable --benchmark-group-by=param:kind
 
 Each benchmark matches the same ~1,000 synthetic exec documents; divide its time by the number
-of documents for the per-event cost. ``test_cost_ratio`` times all sets alike in one process and
-checks the table's own scaling: 1,000 rules built like the seed rules cost at most 3× what the 2
-seed rules cost, and Elastic's rules replicated to 1,000 cost at most 3× what the 214 originals cost.
+of documents for the per-event cost. The ``test_cost_ratio_*`` tests time the sets alike in one
+process and check the targets: Elastic's rules replicated to 1,000 cost at most 3× what the 2
+seed rules cost (the rule-table issue's target), and 1,000 rules cost at most 3× what the smaller
+set they are built from costs (the table's own scaling).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from bench_rules import (
 
 from auditproc.ruleset import RuleTable
 
-MAX_GROWTH = 3.0  # per-event cost of 1,000 rules against the smaller set they are built from
-ROUNDS = 7
+MAX_GROWTH = 3.0  # per-event cost of 1,000 rules against the 2 seed rules, and against their own originals
+ROUNDS = 15
 
 needs_elastic = pytest.mark.skipif(
     not ELASTIC_LINUX.is_dir(), reason="../shared/elastic-rules is not present"
@@ -84,4 +85,5 @@ def test_cost_ratio_seed(record_property) -> None:
 def test_cost_ratio_elastic(record_property) -> None:
     cost = _best_per_event(["seed", "elastic", "elastic-1000"])
     record_property("us_per_event", cost)
+    assert cost["elastic-1000"] <= MAX_GROWTH * cost["seed"], cost
     assert cost["elastic-1000"] <= MAX_GROWTH * cost["elastic"], cost
