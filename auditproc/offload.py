@@ -96,7 +96,7 @@ class OffloadPipeline(ExecPipeline):
             self._received += 1
             yield item
         self._worker.join()
-        self.stats.events = self.assembler.stats.events
+        self.stats.add_assembly(self.assembler.stats)
         self.stats.add_documents(self.result.stats)
         if self.result.error:
             raise RuntimeError(f"normalising worker failed: {self.result.error}")

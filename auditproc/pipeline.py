@@ -11,7 +11,7 @@ from typing import BinaryIO, TextIO
 
 import orjson
 
-from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS, Assembler, AuditEvent
+from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS, Assembler, AssemblyStats, AuditEvent
 from auditproc.ecs import EcsSettings, endpoint_profile, exit_group_pid, is_process_syscall, to_ecs
 from auditproc.identity import UserDb
 from auditproc.parse import LineParser, ParseError, Record
@@ -58,8 +58,14 @@ class RunStats:
     exec_events: int = 0
     truncated_args: int = 0  # documents whose argv was cut at max_argv_bytes
     capped_events: int = 0  # events that had records past the per-event cap
+    late_records: int = 0  # records that came after their event had completed: counted, not emitted
     input_errors: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    def add_assembly(self, assembly: AssemblyStats) -> None:
+        """Take over the assembler's counts at the end of a run."""
+        self.events = assembly.events
+        self.late_records = assembly.late_records
 
     def add_documents(self, other: RunStats) -> None:
         """Take over the per-document counts of a run that normalised for this one (``-j 2``)."""
@@ -73,7 +79,7 @@ class RunStats:
         out = [
             f"files: {self.files}  lines: {self.lines}  bytes: {self.bytes}  records: {self.records}",
             f"events: {self.events}  exec events: {self.exec_events}  argv truncated: {self.truncated_args}  "
-            f"events over the record cap: {self.capped_events}",
+            f"events over the record cap: {self.capped_events}  late records: {self.late_records}",
             f"malformed lines: {sum(self.malformed.values())}  oversized lines: {self.oversized}  "
             f"blank lines: {self.blank}  input errors: {self.input_errors}",
         ]
@@ -208,7 +214,7 @@ class ExecPipeline:
         """Documents of every event still in flight (end of input or shutdown)."""
         self.assembler.flush()
         yield from self._normalize()
-        self.stats.events = self.assembler.stats.events
+        self.stats.add_assembly(self.assembler.stats)
 
     def _normalize(self) -> Iterator[dict]:
         # What the loop does with completed events; the offload pipeline ships them instead.

@@ -59,6 +59,21 @@ def test_stats_count_truncated_argv(tmp_path, jobs):
     assert "argv truncated: 1" in result.stderr
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_stats_count_late_records(tmp_path, jobs):
+    log = tmp_path / "late.log"
+    log.write_bytes(
+        b'type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 success=yes exit=0 pid=2 comm="x" exe="/x"\n'
+        b'type=EXECVE msg=audit(1.000:1): argc=1 a0="x"\n'
+        b"type=EOE msg=audit(1.000:1): \n"
+        b'type=CWD msg=audit(1.000:1): cwd="/late"\n'
+    )
+    result = CliRunner().invoke(app, ["events", "-j", jobs, "--stats", str(log)])
+    assert result.exit_code == 0
+    assert orjson.loads(result.stdout)["process"]["args"] == ["x"]  # one document, without the late CWD
+    assert "late records: 1" in result.stderr
+
+
 def test_rule_names_cannot_drive_the_terminal(tmp_path):
     rule = (FIXTURES / "alerts" / "rules" / "hping_max_signals_2.toml").read_text()
     (tmp_path / "r.toml").write_text(rule.replace("(test copy, max_signals 2)", "\\u001b[2J evil"))
