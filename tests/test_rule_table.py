@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Iterable
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from auditproc.ecs import EcsSettings
 from auditproc.eql import EqlSyntaxError, compile_query, parse_query
 from auditproc.eql.ast import Field, Literal, Not
+from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from auditproc.ruleset import (
     CONTAINS,
     EXACT,
@@ -231,6 +234,7 @@ TABLE_QUERIES = [
     'process where process.name == "dash" and process.parent.name == "node"',  # 12
     'process where process.name == "bash" and user.name == "lp"',  # 13: user.* is read only if needed
     'any where (event.category == "file" and file.path == "/etc/hosts") or process.args == "/etc/hosts"',  # 14
+    'process where process.args == "-y" and process.args == "--one" and process.args == "--two"',  # 15: 2 checks
 ]
 
 
@@ -279,6 +283,8 @@ LOOKUP_CASES = [
     ("any rule, its file branch", {"event": {"category": "file"}, "file": {"path": "/etc/hosts"}}, [14], [14]),
     ("file branch left to the file bucket", {**process_doc(), "file": {"path": "/etc/hosts"}}, [SCAN], []),
     ("both buckets", {"event": {"category": ["process", "file"]}, "file": {"path": "/etc/hosts"}}, [SCAN, 14], [14]),
+    ("both joint checks hold", process_doc(args=["t", "-y", "--one", "--two"]), [SCAN, 15], [15]),
+    ("one joint check fails", process_doc(args=["t", "-y", "--one"]), [SCAN], []),
     ("no category", {"process": {"name": "hping3"}}, [], []),
     ("missing fields", {"event": {"category": ["process"]}}, [SCAN], []),
 ]
@@ -424,6 +430,22 @@ def known_documents() -> st.SearchStrategy[dict]:
 @given(data=st.data())
 def test_table_matches_brute_force_on_known_rules(data: st.DataObject) -> None:
     assert_exact(known_table(), data.draw(known_documents()))
+
+
+REAL_CORPUS = ELASTIC_LINUX.parents[1] / "corpus" / "real"
+
+
+@pytest.mark.skipif(not REAL_CORPUS.is_dir(), reason="../shared/corpus/real is not present")
+@pytest.mark.parametrize("profile", ["auditd", "endpoint"])
+def test_table_matches_brute_force_on_real_logs(profile: str) -> None:
+    """Every exec event of the real audit logs other projects ship, in both ECS profiles."""
+    settings = PipelineSettings(ecs=EcsSettings(host_name="h"), profile=profile)
+    docs = []
+    for path in sorted(p for p in REAL_CORPUS.rglob("*") if p.is_file() and p.name != "SOURCES.md"):
+        docs += enriched_documents([str(path)], settings, RunStats(), Reporter(io.StringIO()))
+    assert len(docs) > 400
+    for doc in docs:
+        assert_exact(known_table(), doc)
 
 
 WORDS = [

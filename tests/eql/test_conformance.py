@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from auditproc.eql import compile_query, evaluate
+from auditproc.ruleset import Rule, RuleTable
 
 SUITE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "elasticsearch-eql"
 FILES = ("test_queries.toml", "additional_test_queries.toml")
@@ -71,3 +72,31 @@ def test_query(entry: dict, events: list[dict]) -> None:
     assert found == sorted(entry["expected_event_ids"])
     oracle = [event["serial_event_id"] for event in events if evaluate(query.ast, event, "event_type")]
     assert oracle == found
+
+
+@pytest.mark.skipif(not SUITE.is_dir(), reason="shared conformance data is absent")
+def test_rule_table_agrees_with_testing_every_query(events: list[dict]) -> None:
+    """All the suite's queries in one RuleTable, keyed on the suite's own category field."""
+    rules = []
+    for param in ENTRIES:
+        entry = param.values[0]
+        text = LEGACY_RAW_STRING.sub(lambda m: m.group(1) or '"""' + m.group(2) + '"""', entry["query"].strip())
+        compiled = compile_query(text, category_field="event_type")
+        rules.append(
+            Rule(
+                rule_id=entry["name"],
+                name=entry["name"],
+                description="",
+                severity="low",
+                risk_score=1,
+                type="eql",
+                language="eql",
+                query=text,
+                path=SUITE,
+                compiled=compiled,
+            )
+        )
+    table = RuleTable(rules)
+    assert len(table.scanned) < len(rules)
+    for event in events:
+        assert [r.rule_id for r in table.match(event)] == [r.rule_id for r in rules if r.compiled.matches(event)]
