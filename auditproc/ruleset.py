@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import stat
@@ -606,21 +607,26 @@ class Alternative(NamedTuple):
     @property
     def rate(self) -> float:
         """Return the estimated share of exec events on which this alternative holds."""
-        if self.field in UNSELECTIVE_FIELDS:
-            return 1.0
-        common_rate, common = COMMON_VALUES.get(self.field, (0.0, ()))
-        total = 0.0
-        for probe in self.probes:
-            hits = sum(map(probe.accepts, common))
-            if hits:
-                total += hits * common_rate
-            elif probe.kind in (REGEX, FOLDED_REGEX):
-                total += PROBE_RATE[CONTAINS] if _LITERAL_RUN.search(probe.text) else SHORT_PIECE_RATE
-            elif probe.kind in (EXACT, FOLDED) or len(probe.text) > 2:
-                total += PROBE_RATE[_PLAIN_KIND[probe.kind]]
-            else:
-                total += SHORT_PIECE_RATE
-        return min(1.0, total * VALUES_PER_EVENT.get(self.field, 1.0))
+        return _rate(self)
+
+
+@functools.lru_cache(maxsize=4096)  # key choice asks for the same alternatives over and over
+def _rate(alt: Alternative) -> float:
+    if alt.field in UNSELECTIVE_FIELDS:
+        return 1.0
+    common_rate, common = COMMON_VALUES.get(alt.field, (0.0, ()))
+    total = 0.0
+    for probe in alt.probes:
+        hits = sum(map(probe.accepts, common))
+        if hits:
+            total += hits * common_rate
+        elif probe.kind in (REGEX, FOLDED_REGEX):
+            total += PROBE_RATE[CONTAINS] if _LITERAL_RUN.search(probe.text) else SHORT_PIECE_RATE
+        elif probe.kind in (EXACT, FOLDED) or len(probe.text) > 2:
+            total += PROBE_RATE[_PLAIN_KIND[probe.kind]]
+        else:
+            total += SHORT_PIECE_RATE
+    return min(1.0, total * VALUES_PER_EVENT.get(alt.field, 1.0))
 
 
 Clause = tuple[Alternative, ...]  # one of the alternatives holds
