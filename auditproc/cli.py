@@ -205,7 +205,7 @@ def replay(
     settings = _pipeline_settings(host, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
     spec = DetectorSpec(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
-        since_iso, until_iso,
+        since_iso, until_iso, load_jobs=jobs,
     )
     detector = _detector(spec, reporter)  # says every problem before any input is read
     run_stats = RunStats()

@@ -26,11 +26,12 @@ class DetectorSpec:
     alert_settings: AlertSettings = AlertSettings()
     since: str | None = None
     until: str | None = None
+    load_jobs: int = 1  # processes that read the rule files (2: a forked helper reads every other file)
 
 
 def build_detector(spec: DetectorSpec, say: Callable[[str], None]) -> Detector:
     """Load rules and exceptions into a Detector; every problem is said, then DetectorError raised."""
-    load = load_rules(spec.rules or [default_rules_dir()], all_rules=spec.all_rules)
+    load = load_rules(spec.rules or [default_rules_dir()], all_rules=spec.all_rules, jobs=spec.load_jobs)
     for skipped in load.skipped:
         say(f"skipped rule {skipped.name!r} ({skipped.path}): {skipped.reason}")
     for problem in load.errors:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from auditproc.ruleset import (
+    PARALLEL_LOAD_MIN_FILES,
     AttackRef,
     RuleProblem,
     RuleTable,
@@ -341,6 +342,21 @@ def test_collects_every_problem_and_keeps_going(tmp_path: Path) -> None:
         ("c_bad_eql.toml", 16),
         ("missing", None),
     ]
+
+
+def test_two_jobs_load_what_one_loads(tmp_path: Path) -> None:
+    # Enough files for the forked helper, which reads the odd ones: every kind of outcome lands on both sides.
+    queries = {0: "process where (", 3: "process where (", 1: SEQUENCE, 4: SEQUENCE}
+    for i in range(PARALLEL_LOAD_MIN_FILES):
+        query = queries.get(i, f'process where process.name == "tool{i}"')
+        rule_id = f"id-{i - 24 if i >= 30 else i}"  # files 30 and 31 repeat the ids of 6 and 7
+        write(tmp_path, f"r{i:02d}.toml", rule_text(query, rule_id=rule_id))
+    one, two = load_rules([tmp_path], jobs=1), load_rules([tmp_path], jobs=2)
+    assert (two.rules, two.skipped, two.errors) == (one.rules, one.skipped, one.errors)
+    assert [r.compiled.ast for r in two.rules] == [r.compiled.ast for r in one.rules]
+    assert (len(one.rules), len(one.skipped), len(one.errors)) == (PARALLEL_LOAD_MIN_FILES - 6, 4, 2)
+    doc = {"event": {"category": ["process"]}, "process": {"name": "tool7"}}
+    assert [r.rule_id for r in two.rules if r.compiled.matches(doc)] == ["id-7"]
 
 
 def test_files_are_loaded_once_in_sorted_order(tmp_path: Path) -> None:
