@@ -18,7 +18,9 @@ from typing import Any, NamedTuple
 
 from auditproc.eql import CompiledQuery, EqlSyntaxError, EqlUnsupportedError, compile_query
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
+from auditproc.eql.compiler import field_getter
 from auditproc.eql.patterns import compile_lucene, lucene_to_regex, re2
+from auditproc.eql.values import iter_leaves
 from auditproc.eql.values import text as keyword_text
 
 DEFAULT_MAX_SIGNALS = 100
@@ -690,11 +692,6 @@ class IndexKey:
 
     branches: tuple[Branch, ...]
 
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """Return the fields the key finds rules by."""
-        return tuple(dict.fromkeys(alt.field for branch in self.branches for alt in branch.find))
-
 
 def index_key(
     condition: Node, category: str | None = None, elsewhere: Iterable[str] = ()
@@ -1265,70 +1262,14 @@ class RuleTable:
 
 
 def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:
-    """Return a callable giving every non-null value at ``path``; fast when no array is on the way."""
-    if len(path) == 1:
-        (first,) = path
-
-        def get1(doc: Any) -> Sequence[Any]:
-            if type(doc) is dict:
-                node = doc.get(first)
-                if node is None:
-                    return ()
-                return _list_values(node) if type(node) is list else (node,)
-            return () if doc is None else _field_values(doc, path)
-
-        return get1
-    if len(path) == 2:
-        first, second = path
-
-        def get2(doc: Any) -> Sequence[Any]:
-            if type(doc) is dict:
-                node = doc.get(first)
-                if type(node) is dict:
-                    node = node.get(second)
-                    if node is None:
-                        return ()
-                    return _list_values(node) if type(node) is list else (node,)
-                if node is None:
-                    return ()
-            elif doc is None:
-                return ()
-            return _field_values(doc, path)
-
-        return get2
-    if len(path) == 3:
-        first, second, third = path
-
-        def get3(doc: Any) -> Sequence[Any]:
-            if type(doc) is dict:
-                node = doc.get(first)
-                if type(node) is dict:
-                    node = node.get(second)
-                    if type(node) is dict:
-                        node = node.get(third)
-                        if node is None:
-                            return ()
-                        return _list_values(node) if type(node) is list else (node,)
-                if node is None:
-                    return ()
-            elif doc is None:
-                return ()
-            return _field_values(doc, path)
-
-        return get3
+    """Return a callable giving every non-null value at ``path``, arrays flattened, as rules read it."""
+    raw = field_getter(path)
 
     def get(doc: Any) -> Sequence[Any]:
-        node = doc
-        for part in path:
-            if type(node) is dict:
-                node = node.get(part)
-            elif node is None:
-                return ()
-            else:
-                return _field_values(doc, path)
-        if node is None:
+        value = raw(doc)
+        if value is None:
             return ()
-        return _list_values(node) if type(node) is list else (node,)
+        return _list_values(value) if type(value) is list else (value,)
 
     return get
 
@@ -1336,25 +1277,7 @@ def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:
 def _list_values(node: list[Any]) -> list[Any]:
     """Return the non-null leaves of an array, flattened; a flat array takes the fast way."""
     if list in map(type, node):
-        return list(_leaves(node))
+        return list(iter_leaves(node))
     if None in node:
         return [item for item in node if item is not None]
     return node  # read, never changed
-
-
-def _field_values(doc: Any, path: tuple[str, ...]) -> list[Any]:
-    """Return every non-null value at a dotted path of nested objects; arrays (of values or objects) flatten."""
-    level = [doc]
-    for part in path:
-        level = [
-            leaf[part] for node in level for leaf in _leaves(node) if type(leaf) is dict and part in leaf
-        ]
-    return [leaf for node in level for leaf in _leaves(node)]
-
-
-def _leaves(value: Any) -> Iterator[Any]:
-    if type(value) is list:
-        for item in value:
-            yield from _leaves(item)
-    elif value is not None:
-        yield value
