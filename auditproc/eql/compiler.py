@@ -28,13 +28,23 @@ from .ast import (
 )
 from .functions import call, lookup_function
 from .patterns import compile_lucene, compile_wildcards, has_wildcard
-from .values import ORDERINGS, arithmetic, compare, equals, is_number, is_script, iter_leaves, lookup, text
+from .values import (
+    FLIPPED,
+    ORDERINGS,
+    arithmetic,
+    compare,
+    equals,
+    is_number,
+    is_script,
+    iter_leaves,
+    lookup,
+    text,
+)
 
 Predicate = Callable[[dict], "bool | None"]
 Values = Callable[[dict], list]
 Test = Callable[[Any], bool]
 
-_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 def compile_condition(node: Node) -> Predicate:
@@ -187,9 +197,8 @@ def _pattern_test(exact: list[str], wildcards: list[str], regexes: list[str], in
     return lambda value: type(value) is str and (value in exact_set or fullmatch(value) is not None)
 
 
-def _literal_tests(node: StringMatch | InSet) -> tuple[list[Test], bool]:
-    """Return per-value tests for a matcher's literal members, and whether ``null`` is a member."""
-    members = [m.value for m in (node.values if isinstance(node, InSet) else node.patterns)]  # type: ignore[union-attr]
+def _literal_tests(node: StringMatch | InSet, members: list[Any]) -> tuple[list[Test], bool]:
+    """Return per-value tests for a matcher's literal ``members`` (values), and whether ``null`` is one."""
     has_null = None in members
     members = [m for m in members if m is not None]
     tests: list[Test] = []
@@ -227,7 +236,7 @@ def _field_literal(node: Comparison) -> tuple[Field, Any, str] | None:
     if isinstance(node.left, Field) and isinstance(node.right, Literal):
         return node.left, node.right.value, node.op
     if isinstance(node.left, Literal) and isinstance(node.right, Field):
-        return node.right, node.left.value, _FLIPPED[node.op]
+        return node.right, node.left.value, FLIPPED[node.op]
     return None
 
 
@@ -248,13 +257,7 @@ def _compile_Comparison(node: Comparison) -> Predicate:
     return equal if op == "==" else lambda doc: not equal(doc)
 
 
-def _compile_InSet(node: InSet) -> Predicate:
-    if is_script(node):
-        return _script_members(node)
-    return _pushdown_members(node)
-
-
-def _compile_StringMatch(node: StringMatch) -> Predicate:
+def _compile_members(node: InSet | StringMatch) -> Predicate:
     if is_script(node):
         return _script_members(node)
     return _pushdown_members(node)
@@ -262,7 +265,7 @@ def _compile_StringMatch(node: StringMatch) -> Predicate:
 
 def _pushdown_members(node: InSet | StringMatch) -> Predicate:
     get = field_getter(node.expr.path)  # type: ignore[union-attr]
-    tests, has_null = _literal_tests(node)
+    tests, has_null = _literal_tests(node, [m.value for m in _members(node)])  # type: ignore[union-attr]
     matches = _any_value(get, _combine_tests(tests)) if tests else (lambda doc: False)
     if not has_null:
         return matches
@@ -310,8 +313,7 @@ def _compile_FunctionCall(node: FunctionCall) -> Predicate:
             field_getter(node.args[0].path),  # type: ignore[union-attr]
             lambda value: call(function, (value, *rest), insensitive) is True,
         )
-    values = _compile_value(node)
-    return lambda doc: _truth(values(doc))
+    return _compile_value_condition(node)
 
 
 def _compile_Field(node: Field) -> Predicate:
@@ -324,19 +326,9 @@ def _compile_Literal(node: Literal) -> Predicate:
 
 
 def _compile_value_condition(node: Node) -> Predicate:
-    values = _compile_value(node)
-    return lambda doc: _truth(values(doc))
-
-
-def _truth(results: list) -> bool | None:
     """Three-valued truth of a script's results: any truthy → True, all null → None."""
-    seen = False
-    for result in results:
-        if result is not None:
-            if result:
-                return True
-            seen = True
-    return False if seen else None
+    values = _compile_value(node)
+    return lambda doc: _any_test(values(doc), bool)
 
 
 def _array_search(node: FunctionCall) -> Predicate:
@@ -407,16 +399,11 @@ def _pairwise(left: Values, right: Values, relation: Callable[[Any, Any], bool])
 def _script_members(node: InSet | StringMatch) -> Predicate:
     """``in``/``:``/``like``/``regex`` where the subject or a member is computed."""
     subject = _compile_value(node.expr)
-    members = node.values if isinstance(node, InSet) else node.patterns
+    members = _members(node)
     parts: list[Predicate] = []
-    literals = [m for m in members if isinstance(m, Literal)]
+    literals = [m.value for m in members if isinstance(m, Literal)]
     if literals:
-        subset = (
-            InSet(node.expr, tuple(literals), node.insensitive)
-            if isinstance(node, InSet)
-            else StringMatch(node.kind, node.expr, tuple(literals), node.insensitive)
-        )
-        tests, has_null = _literal_tests(subset)
+        tests, has_null = _literal_tests(node, literals)
         if tests:
             test = _combine_tests(tests)
             parts.append(lambda doc: _any_test(subject(doc), test))
@@ -428,6 +415,10 @@ def _script_members(node: InSet | StringMatch) -> Predicate:
             other = _compile_value(member)
             parts.append(_pairwise(subject, other, lambda a, b: equals(a, b, insensitive)))
     return _or3(parts)
+
+
+def _members(node: InSet | StringMatch) -> tuple[Node, ...]:
+    return node.values if isinstance(node, InSet) else node.patterns
 
 
 def _any_test(values: list, test: Test) -> bool | None:
@@ -495,8 +486,8 @@ def _compile_value(node: Node) -> Values:
 
 _PREDICATES: dict[type, Callable[[Any], Predicate]] = {
     Comparison: _compile_Comparison,
-    InSet: _compile_InSet,
-    StringMatch: _compile_StringMatch,
+    InSet: _compile_members,
+    StringMatch: _compile_members,
     Not: _compile_Not,
     And: _compile_And,
     Or: _compile_Or,

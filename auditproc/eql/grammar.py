@@ -43,7 +43,7 @@ def _kw(word: str) -> pp.Keyword:
 
 
 AND, OR, NOT, WHERE, ANY = map(_kw, ("and", "or", "not", "where", "any"))
-LPAR, RPAR, LBRACK, RBRACK, COMMA, DOT = map(pp.Suppress, "()[],.")
+LPAR, RPAR = map(pp.Suppress, "()")
 
 # --- literals ---------------------------------------------------------------------------------
 

@@ -26,9 +26,7 @@ from .ast import (
 )
 from .functions import call, lookup_function
 from .patterns import compile_lucene, compile_wildcards, has_wildcard
-from .values import arithmetic, compare, equals, is_number, is_script, lookup
-
-FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+from .values import FLIPPED, ORDERINGS, arithmetic, compare, equals, is_number, is_script, lookup
 
 
 def evaluate(ast: EventQuery, doc: dict, category_field: str = "event.category") -> bool:
@@ -118,7 +116,7 @@ def truth(node: Node, doc: dict) -> bool | None:
         return any(truth(node.args[2], {**doc, variable: item}) for item in items)
     results = [v for v in values(node, doc) if v is not None]
     if not results:
-        return False if not is_script(node) or isinstance(node, Field | Literal) else None
+        return False if not is_script(node) else None
     return any(bool(v) for v in results)
 
 
@@ -126,9 +124,9 @@ def comparison(node: Comparison, doc: dict) -> bool | None:
     """Return the truth of ``left op right``; ``== null``/``!= null`` test existence."""
     left, right, op = node.left, node.right, node.op
     if isinstance(left, Literal) and not isinstance(right, Literal):
-        left, right, op = right, left, FLIP[op]
+        left, right, op = right, left, FLIPPED[op]
     if isinstance(right, Literal) and right.value is None:
-        if op in ("<", "<=", ">", ">="):
+        if op in ORDERINGS:
             return False
         missing = all(v is None for v in values(left, doc))
         return missing if op == "==" else not missing

@@ -21,7 +21,6 @@ except ImportError:  # optional: regex rules then run on Python re, without the 
     re2 = None
 
 REGEX_ENGINE = "re2" if re2 is not None else "re"
-WILDCARD_CHARS = frozenset("*?")
 _SPECIAL = frozenset("()[]{}?*+-|^$\\.&~#")  # what re.escape escapes, besides whitespace
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from .ast import Comparison, Field, FunctionCall, InSet, Literal, Node, Not, StringMatch
 
 ORDERINGS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}  # a op b  ⇔  b FLIPPED[op] a
 
 
 def is_number(value: Any) -> bool:
