@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from auditproc.ruleset import Rule, Threat
+from auditproc.timeexpr import iso_ms, parse_iso
 
 # Kibana's default risk scores per severity (KB3); the External Alerts rule maps them back.
 SEVERITY_SCORES = {"low": 21, "medium": 47, "high": 73, "critical": 99}
@@ -41,22 +42,12 @@ class AlertSettings:
     clock: Callable[[], datetime] = field(default=_utc_now, compare=False)
 
 
-def format_time(moment: datetime) -> str:
-    """Return ``moment`` as ISO-8601 UTC with milliseconds and ``Z`` (``2024-06-10T06:13:20.450Z``)."""
-    moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+format_time = iso_ms  # ISO-8601 UTC with milliseconds and "Z"
 
 
 def event_time(doc: Mapping[str, Any]) -> datetime | None:
     """Return the document's ``@timestamp`` as an aware datetime, or None when it is missing or unreadable."""
-    text = doc.get("@timestamp")
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return parse_iso(doc.get("@timestamp"))
 
 
 # --- the alert ------------------------------------------------------------------------------------

@@ -29,14 +29,17 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from auditproc.alerts import event_time
+from auditproc.eql.values import lookup
+from auditproc.eql.values import text as keyword_text
 from auditproc.ruleset import Rule
+from auditproc.timeexpr import parse_iso
 
 ENTRY_TYPES = ("match", "match_any", "wildcard", "exists", "nested")
 NESTED_ENTRY_TYPES = ("match", "match_any", "wildcard", "exists")
@@ -82,15 +85,15 @@ class Entry:
         return not found if self.operator == "excluded" else found
 
     def _holds(self, doc: Mapping[str, Any]) -> bool:
-        path = self.field.split(".")
+        path = tuple(self.field.split("."))
         if self.type == "nested":
             return any(
                 isinstance(obj, dict) and all(entry.matches(obj) for entry in self.entries)
-                for obj in field_values(doc, path)
+                for obj in lookup(doc, path)
             )
         if self.type == "exists":
-            return any(True for _ in field_values(doc, path))
-        texts = (keyword(value) for value in field_values(doc, path))
+            return bool(lookup(doc, path))
+        texts = (keyword_text(value) for value in lookup(doc, path))
         if self.pattern is not None:
             return any(text is not None and self.pattern.fullmatch(text) is not None for text in texts)
         return any(text in self.values for text in texts if text is not None)
@@ -114,7 +117,7 @@ class ExceptionItem:
             moment = event_time(doc)
             if moment is not None and moment >= self.expire_time:
                 return False
-        if self.os_types and not any(os in self.os_types for os in map(keyword, field_values(doc, _OS_TYPE))):
+        if self.os_types and not any(os in self.os_types for os in map(keyword_text, lookup(doc, _OS_TYPE))):
             return False
         return all(entry.matches(doc) for entry in self.entries)
 
@@ -350,43 +353,12 @@ def _text(obj: Mapping[str, Any], key: str, default: Any = None, *, where: str =
 
 
 def _timestamp(value: Any, key: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    raise ValueError(f"'{key}' must be an ISO-8601 time, got {value!r}")
+    moment = parse_iso(value)
+    if moment is None:
+        raise ValueError(f"'{key}' must be an ISO-8601 time, got {value!r}")
+    return moment
 
 
 # --- field access ---------------------------------------------------------------------------------
 
-_OS_TYPE = ["host", "os", "type"]
-
-
-def field_values(doc: Any, path: list[str]) -> list[Any]:
-    """Return every non-null value at a dotted path of nested objects; arrays (of values or objects) flatten."""
-    level = [doc]
-    for part in path:
-        level = [node[part] for node in _flatten(level) if isinstance(node, dict) and part in node]
-    return list(_flatten(level))
-
-
-def _flatten(values: Iterable[Any]) -> Iterator[Any]:
-    for value in values:
-        if isinstance(value, list):
-            yield from _flatten(value)
-        elif value is not None:
-            yield value
-
-
-def keyword(value: Any) -> str | None:
-    """Return a scalar as a keyword field holds it (booleans ``true``/``false``, numbers as written)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return None
+_OS_TYPE = ("host", "os", "type")

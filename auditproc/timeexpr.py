@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 _MATH = re.compile(r"^now((?:[+-]\d+[yMwdhHms])*)(?:/([yMwdhHms]))?$")
 _STEP = re.compile(r"([+-])(\d+)([yMwdhHms])")
@@ -21,16 +22,27 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
             n = int(amount) * (1 if sign == "+" else -1)
             t = _add_months(t, n * (12 if unit == "y" else 1)) if unit in "yM" else t + timedelta(seconds=n * _UNIT_SECONDS[unit])
         return _round_down(t, m.group(2)) if m.group(2) else t
+    t = parse_iso(text)
+    if t is None:
+        raise ValueError(f"{text!r} is neither an ISO-8601 time nor date math like now-9m or now-1d/d")
+    return t.astimezone(UTC)
+
+
+def parse_iso(text: Any) -> datetime | None:
+    """Return an ISO-8601 time as an aware datetime (UTC when it names no zone), or None."""
+    if not isinstance(text, str):
+        return None
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is neither an ISO-8601 time nor date math like now-9m or now-1d/d") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def iso_ms(t: datetime) -> str:
-    """The ``@timestamp`` form we emit (ms, ``Z``), so bounds compare with documents as strings."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    """The ``@timestamp`` form we emit (``2024-06-10T06:13:20.450Z``: UTC, ms, ``Z``); bounds compare as strings."""
+    t = t.astimezone(UTC)
+    return f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z"
 
 
 def _add_months(t: datetime, months: int) -> datetime:
