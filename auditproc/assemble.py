@@ -38,6 +38,11 @@ class AuditEvent:
     position: object = None  # where its first record was read (follow mode's checkpoint)
     last_seen: float = 0.0  # the assembler's wall clock at its latest record (follow mode)
 
+    @property
+    def key(self) -> object:
+        """How the assembler tells events apart: the id, with the node name when records carry one."""
+        return self.id if self.node is None else (self.node, self.id)
+
 
 @dataclass(slots=True)
 class AssemblyStats:
@@ -94,7 +99,7 @@ class Assembler:
 
     def push(self, rec: Record) -> bool:
         """Add one record; may complete this or older events. False when its event is discarded."""
-        key = rec.id if rec.node is None else (rec.node, rec.id)
+        key = rec.id if rec.node is None else (rec.node, rec.id)  # AuditEvent.key, inlined: per record
         table = self._table
         if key in table:
             event = table[key]

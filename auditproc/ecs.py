@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from auditproc.assemble import AuditEvent
-from auditproc.parse import Record, decode_bytes, unquote
+from auditproc.parse import Record, decode_bytes, is_arg_key, unquote
 
 ECS_VERSION = "8.17.0"
 UNSET_ID = "4294967295"  # (u32)-1: auid/ses never set (daemons, boot)
@@ -66,44 +66,25 @@ class EcsSettings:
     max_argv_bytes: int = DEFAULT_MAX_ARGV_BYTES
 
 
-def _arch_and_syscall(rec: Record) -> tuple[bytes, bytes]:
-    # Raw byte search: this runs for every SYSCALL record, so no field split.
-    raw = rec.raw
-    i = raw.find(b" syscall=", rec.body_at - 1)
-    if i < 0:
-        return b"", b""
-    i += 9
-    j = raw.find(b" ", i)
-    number = raw[i:j] if j > 0 else raw[i:]
-    a = raw.find(b"arch=", rec.body_at)
-    if a < 0:
-        return b"", number
-    a += 5
-    e = raw.find(b" ", a)
-    return (raw[a:e] if e > 0 else raw[a:]), number
-
-
-def exec_syscall_name(rec: Record) -> str | None:
-    """``"execve"``/``"execveat"`` for a SYSCALL record of an exec, else None; reads raw bytes only."""
-    arch, number = _arch_and_syscall(rec)
-    return EXEC_NAMES.get(number) or EXEC_SYSCALLS.get((arch, number))
+def syscall_kind(rec: Record) -> str | None:
+    """``"execve"``, ``"execveat"`` or ``"exit_group"`` for a SYSCALL record of one, else None."""
+    arch, number = rec.arch_and_syscall()
+    name = EXEC_NAMES.get(number) or EXEC_SYSCALLS.get((arch, number))
+    if name is not None:
+        return name
+    return "exit_group" if number == b"exit_group" or (arch, number) in EXIT_GROUP_SYSCALLS else None
 
 
 def is_process_syscall(rec: Record) -> bool:
     """True for the SYSCALL records the pipeline keeps: exec, and exit_group for the process tree."""
-    arch, number = _arch_and_syscall(rec)
-    key = (arch, number)
-    return key in EXEC_SYSCALLS or key in EXIT_GROUP_SYSCALLS or number in EXEC_NAMES or number == b"exit_group"
+    return syscall_kind(rec) is not None
 
 
 def exit_group_pid(event: AuditEvent) -> int | None:
     """The pid of a process that ended (an exit_group event), else None."""
     for rec in event.records:
         if rec.type == "SYSCALL":
-            arch, number = _arch_and_syscall(rec)
-            if (arch, number) in EXIT_GROUP_SYSCALLS or number == b"exit_group":
-                return _to_int(rec.fields.get("pid"))
-            return None
+            return _to_int(rec.fields.get("pid")) if syscall_kind(rec) == "exit_group" else None
     return None
 
 
@@ -127,8 +108,8 @@ def to_ecs(event: AuditEvent, settings: EcsSettings) -> dict | None:
             proctitle = proctitle or rec
     warnings: list[str] = []
     if syscall is not None:
-        syscall_name = exec_syscall_name(syscall)
-        if syscall_name is None:
+        syscall_name = syscall_kind(syscall)
+        if syscall_name is None or syscall_name == "exit_group":
             return None
         f, enriched = syscall.fields, syscall.enriched
         outcome = "success" if f.get("success") == b"yes" else "failure"
@@ -248,7 +229,7 @@ def execve_argv(records: list[Record], max_bytes: int) -> tuple[list[str], int |
                 if argc is None:
                     argc = _to_int(value)
                 continue
-            if key[:1] != "a" or not key[1:2].isdigit() or key.endswith("_len"):
+            if not is_arg_key(key):
                 continue
             index, bracket, chunk = key[1:].partition("[")
             if not index.isdigit():

@@ -71,6 +71,25 @@ class Record:
     def __repr__(self) -> str:
         return f"Record({self.type}, {self.id!r}, node={self.node!r})"
 
+    def arch_and_syscall(self) -> tuple[bytes, bytes]:
+        """The raw ``arch`` and ``syscall`` values of a SYSCALL record (b"" when absent).
+
+        A byte search, no field split: the assembler asks this of every SYSCALL record.
+        """
+        raw = self.raw
+        i = raw.find(b" syscall=", self.body_at - 1)
+        if i < 0:
+            return b"", b""
+        i += 9
+        j = raw.find(b" ", i)
+        number = raw[i:j] if j > 0 else raw[i:]
+        a = raw.find(b"arch=", self.body_at)
+        if a < 0:
+            return b"", number
+        a += 5
+        e = raw.find(b" ", a)
+        return (raw[a:e] if e > 0 else raw[a:]), number
+
     @property
     def fields(self) -> dict[str, bytes]:
         """Raw field values by key (quotes kept, so quoted and hex can be told apart)."""
@@ -165,7 +184,6 @@ class LineParser:
             if head.__class__ is ParseError:
                 return head  # type: ignore[return-value]
             raw_type, node, id_at = head  # type: ignore[misc]
-        rtype = self._types.get(raw_type) or self._type_name(raw_type)
         close = line.find(b")", id_at)
         if close < 0:
             return ParseError(ParseReason.BAD_EVENT_ID, line)
@@ -194,6 +212,7 @@ class LineParser:
             body_at = close + 2 if line.startswith(b":", close + 1) else close + 1
         if line.startswith(b" ", body_at):  # "):  a1[1]=…" on continuation records, old kernels
             body_at = len(line) - len(line[body_at:].lstrip(b" "))
+        rtype = self._types.get(raw_type) or self._type_name(raw_type)
         return Record(rtype, node, span, self._time_ms, self._serial, line, body_at, truncated)
 
     def _type_name(self, raw: bytes) -> str:

@@ -246,7 +246,7 @@ class ExecPipeline:
                 if endpoint:
                     endpoint_profile(doc)
             if emitted is not None:
-                emitted.append((event.position, event.id if event.node is None else (event.node, event.id)))
+                emitted.append((event.position, event.key))
             yield doc
 
 

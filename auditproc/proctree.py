@@ -21,7 +21,6 @@ class ProcessInfo:
     args: tuple[str, ...] | None
     command_line: str | None
     working_directory: str | None
-    timestamp: str | None
 
 
 class ProcessTable:
@@ -54,10 +53,10 @@ class ProcessTable:
         pid = process.get("pid")
         # A failed exec leaves the old image in place: it teaches us nothing new.
         if pid is not None and doc.get("event", {}).get("outcome") == "success":
-            self.remember(pid, process, doc.get("@timestamp"))
+            self.remember(pid, process)
         return doc
 
-    def remember(self, pid: int, process: dict, timestamp: str | None = None) -> None:
+    def remember(self, pid: int, process: dict) -> None:
         """Record the image a pid now runs (its argv kept up to ``MAX_PARENT_ARGV_BYTES``)."""
         args = process.get("args")
         command_line = process.get("command_line")
@@ -67,7 +66,7 @@ class ProcessTable:
             command_line = None
         self._table[pid] = ProcessInfo(
             process.get("name"), process.get("executable"), args, command_line,
-            process.get("working_directory"), timestamp,
+            process.get("working_directory"),
         )
         self._table.move_to_end(pid)
         if len(self._table) > self.max_processes:

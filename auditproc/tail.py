@@ -112,7 +112,6 @@ class _Open:
     """A file being read: its identity, handle, and the split state of its tail."""
 
     number: int
-    path: str
     dev: int
     ino: int
     fd: int
@@ -277,7 +276,7 @@ class LogFollower:
         self._files[self._numbers] = (st.st_dev, st.st_ino, path)
         if len(self._files) > 64:
             del self._files[min(self._files)]
-        return _Open(self._numbers, path, st.st_dev, st.st_ino, fd, offset)
+        return _Open(self._numbers, st.st_dev, st.st_ino, fd, offset)
 
     def _open_next(self) -> bool:
         """Open the next file of the backlog; False when it is not there (yet)."""
