@@ -51,7 +51,6 @@ class RunStats:
     lines: int = 0
     bytes: int = 0
     blank: int = 0
-    records: int = 0
     malformed: Counter = field(default_factory=Counter)
     oversized: int = 0
     events: int = 0
@@ -61,6 +60,11 @@ class RunStats:
     late_records: int = 0  # records that came after their event had completed: counted, not emitted
     input_errors: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def records(self) -> int:
+        """Lines that made a record (or an ECS document): neither blank nor malformed."""
+        return self.lines - self.blank - sum(self.malformed.values())
 
     def add_assembly(self, assembly: AssemblyStats) -> None:
         """Take over the assembler's counts at the end of a run."""
@@ -203,7 +207,6 @@ class ExecPipeline:
             self.lineno = lineno
             stats.lines += lineno - start
             stats.bytes += nbytes + lineno - start
-            stats.records = stats.lines - stats.blank - sum(stats.malformed.values())
 
     def expire_idle(self, before: float) -> Iterator[dict]:
         """Documents of events whose records stopped arriving before ``before`` (assembler clock)."""
@@ -308,7 +311,6 @@ def iter_ecs_input(paths: Iterable[str], stats: RunStats, reporter: Reporter) ->
                     stats.malformed["not a JSON object"] += 1
                     reporter.bad_line(inp.name, lineno, "not a JSON object", line)
                     continue
-                stats.records += 1
                 stats.events += 1
                 yield expand_dotted(doc)
         except OSError as exc:
