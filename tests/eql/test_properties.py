@@ -152,7 +152,7 @@ def test_hostile_literals_are_data(text: str, op: str) -> None:
     rendered = f"({literal})" if op == "in" else literal
     query = compile_query(f"any where a {op} {rendered}")
     assert query.matches({"a": text})
-    assert not query.matches({"a": text + "\x00"}) or op in (":", "like")  # wildcards may swallow it
+    assert not query.matches({"a": text + "\x00"}) or (op in (":", "like") and "*" in text)  # a * may swallow it
     assert not hasattr(builtins, "EQL_PWNED")
 
 

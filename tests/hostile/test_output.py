@@ -15,7 +15,7 @@ from .conftest import exec_event, ndjson_lines
 from .test_rules import _write
 
 NASTY = [b"a\nb", b"\r{\"forged\":true}\n", b"\x1b[2J\x1b]0;pwned\x07", "\u2028x\u2029".encode(), b"\xff\xc0\x80",
-         b"nul\x00byte", b"\x1d UID=\"root\"", b"\x7f\x08\x08"]
+         b"nul\x00byte", b"\x1d UID=\"root\"", b"\x7f\x08\x08", "\u009b[2J\u0085".encode()]
 ESCAPES = [b"\x1b", b"\r", b"\x00", b"\x07", b"\x08"]
 
 
@@ -39,7 +39,7 @@ def test_hostile_values_are_escaped_in_json_output(tmp_path: Path, jobs: str) ->
 def test_c1_controls_and_unicode_line_separators_are_escaped_in_json_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["events", "--host", "h", "-j", "1", str(_log(tmp_path))])
     text = result.stdout_bytes.decode()
-    assert len(text.splitlines()) == len(NASTY) and "\x9b" not in text and "\x7f" not in text
+    assert len(text.splitlines()) == len(NASTY) and "\x9b" not in text and "\x85" not in text and "\x7f" not in text
 
 
 def test_a_malformed_line_is_reported_escaped() -> None:
