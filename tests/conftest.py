@@ -1,4 +1,4 @@
-"""Shared test helpers: the golden-file switch and the location of ../shared."""
+"""Shared test helpers: the golden-file switch, the location of ../shared, a minimal rule."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from auditproc.eql import compile_query
+from auditproc.ruleset import Rule
 
 # CI runs the same examples every time (a red build must be reproducible, and new counterexamples
 # are found by local runs, which stay random); no deadlines on a shared 2-core machine.
@@ -17,6 +20,8 @@ if os.environ.get("CI"):
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 SHARED = REPO.parent / "shared"
+ELASTIC_LINUX = SHARED / "elastic-rules" / "linux"
+needs_elastic = pytest.mark.skipif(not ELASTIC_LINUX.is_dir(), reason="../shared/elastic-rules is not present")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,3 +41,19 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available")
     return path
+
+
+def make_rule(query: str, number: int = 0, category_field: str = "event.category") -> Rule:
+    """Return a minimal compiled rule for ``query``, ``test-<number>``."""
+    return Rule(
+        rule_id=f"test-{number}",
+        name=f"test rule {number}",
+        description="",
+        severity="low",
+        risk_score=1,
+        type="eql",
+        language="eql",
+        query=query,
+        path=Path("<test>"),
+        compiled=compile_query(query, category_field),
+    )

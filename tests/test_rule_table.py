@@ -6,14 +6,13 @@ import functools
 import io
 from collections.abc import Iterable
 from dataclasses import fields, is_dataclass
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from auditproc.ecs import EcsSettings
-from auditproc.eql import EqlSyntaxError, compile_query, parse_query
+from auditproc.eql import EqlSyntaxError, parse_query
 from auditproc.eql.ast import Field, Literal, Not
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from auditproc.ruleset import (
@@ -35,27 +34,7 @@ from auditproc.ruleset import (
     index_key,
     load_rules,
 )
-
-ELASTIC_LINUX = Path(__file__).resolve().parents[2] / "shared" / "elastic-rules" / "linux"
-needs_elastic = pytest.mark.skipif(
-    not ELASTIC_LINUX.is_dir(), reason="../shared/elastic-rules is not present"
-)
-
-
-def make_rule(query: str, number: int = 0) -> Rule:
-    """Return a minimal compiled rule for ``query``."""
-    return Rule(
-        rule_id=f"test-{number}",
-        name=f"test rule {number}",
-        description="",
-        severity="low",
-        risk_score=1,
-        type="eql",
-        language="eql",
-        query=query,
-        path=Path("<test>"),
-        compiled=compile_query(query),
-    )
+from tests.conftest import ELASTIC_LINUX, make_rule, needs_elastic
 
 
 def key_of(condition: str) -> dict[str, set[tuple[str, str]]] | None:

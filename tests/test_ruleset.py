@@ -21,13 +21,9 @@ from auditproc.ruleset import (
     parse_duration,
     reads_auditd,
 )
+from tests.conftest import ELASTIC_LINUX, needs_elastic
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-ELASTIC_LINUX = SHARED / "elastic-rules" / "linux"
 FIXTURES = Path(__file__).parent / "rules_fixtures"
-needs_elastic = pytest.mark.skipif(
-    not ELASTIC_LINUX.is_dir(), reason="../shared/elastic-rules is not present"
-)
 
 ELASTIC_FILES = 226
 ELASTIC_SINGLE_EVENT = 214  # census §2: every selected rule except 9 sequences and 3 samples

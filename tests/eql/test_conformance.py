@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from auditproc.eql import compile_query, evaluate
-from auditproc.ruleset import Rule, RuleTable
+from auditproc.ruleset import RuleTable
+from tests.conftest import make_rule
 
 SUITE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "elasticsearch-eql"
 FILES = ("test_queries.toml", "additional_test_queries.toml")
@@ -63,11 +64,15 @@ def test_suite_size() -> None:
     assert len(ENTRIES) == 131
 
 
+def _query_text(entry: dict) -> str:
+    """The entry's query, its legacy ?"..." raw strings rewritten as triple-quoted ones."""
+    return LEGACY_RAW_STRING.sub(lambda m: m.group(1) or '"""' + m.group(2) + '"""', entry["query"].strip())
+
+
 @pytest.mark.skipif(not SUITE.is_dir(), reason="shared conformance data is absent")
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_query(entry: dict, events: list[dict]) -> None:
-    text = LEGACY_RAW_STRING.sub(lambda m: m.group(1) or '"""' + m.group(2) + '"""', entry["query"].strip())
-    query = compile_query(text, category_field="event_type")
+    query = compile_query(_query_text(entry), category_field="event_type")
     found = [event["serial_event_id"] for event in events if query.matches(event)]
     assert found == sorted(entry["expected_event_ids"])
     oracle = [event["serial_event_id"] for event in events if evaluate(query.ast, event, "event_type")]
@@ -77,25 +82,7 @@ def test_query(entry: dict, events: list[dict]) -> None:
 @pytest.mark.skipif(not SUITE.is_dir(), reason="shared conformance data is absent")
 def test_rule_table_agrees_with_testing_every_query(events: list[dict]) -> None:
     """All the suite's queries in one RuleTable, keyed on the suite's own category field."""
-    rules = []
-    for param in ENTRIES:
-        entry = param.values[0]
-        text = LEGACY_RAW_STRING.sub(lambda m: m.group(1) or '"""' + m.group(2) + '"""', entry["query"].strip())
-        compiled = compile_query(text, category_field="event_type")
-        rules.append(
-            Rule(
-                rule_id=entry["name"],
-                name=entry["name"],
-                description="",
-                severity="low",
-                risk_score=1,
-                type="eql",
-                language="eql",
-                query=text,
-                path=SUITE,
-                compiled=compiled,
-            )
-        )
+    rules = [make_rule(_query_text(param.values[0]), n, "event_type") for n, param in enumerate(ENTRIES)]
     table = RuleTable(rules)
     assert len(table.scanned) < len(rules)
     for event in events:
