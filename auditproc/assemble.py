@@ -103,7 +103,7 @@ class Assembler:
         table = self._table
         if key in table:
             event = table[key]
-            if event is None:
+            if event is _DROP:
                 self.stats.filtered_records += 1
                 return False
         elif key in self._recent:
@@ -212,7 +212,7 @@ class Assembler:
         self._remember(key)
         stats = self.stats
         stats.events += 1
-        if event is None or not event.records:
+        if event is _DROP or not event.records:
             return  # discarded, or nothing wanted in it (a lone EOE): nothing to hand on
         event.completed_by = cause
         stats.by_cause[cause] = stats.by_cause.get(cause, 0) + 1

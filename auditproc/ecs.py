@@ -15,7 +15,7 @@ from auditproc.assemble import AuditEvent
 from auditproc.parse import Record, decode_bytes, is_arg_key, unquote
 
 ECS_VERSION = "8.17.0"
-UNSET_ID = "4294967295"  # (u32)-1: auid/ses never set (daemons, boot)
+UNSET_ID = b"4294967295"  # (u32)-1: auid/ses never set (daemons, boot)
 DEFAULT_MAX_ARGV_BYTES = 1 << 20  # laurel#101: one find -exec produced 3.5 MB of argv
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 _OCTAL = frozenset("01234567")
@@ -155,7 +155,7 @@ def to_ecs(event: AuditEvent, settings: EcsSettings) -> dict | None:
     names = {}
     for field, upper in _ID_FIELDS:
         value = f.get(field)
-        if value is not None and value != b"" and value != UNSET_ID.encode():
+        if value is not None and value != b"" and value != UNSET_ID:
             ids[field] = value.decode("ascii", "backslashreplace")
             label = enriched.get(upper)
             if label and label != "unset":
@@ -356,7 +356,7 @@ def _auditd(f: dict[str, bytes], syscall_name: str, arch: bytes, ids: dict[str, 
         "result": {"success": "success", "failure": "fail"}.get(outcome, "unknown"),
     }
     ses = f.get("ses")
-    if ses and ses != UNSET_ID.encode():
+    if ses and ses != UNSET_ID:
         auditd["session"] = ses.decode("ascii", "backslashreplace")
     summary: dict = {}
     if ids:

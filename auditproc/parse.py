@@ -338,13 +338,12 @@ def _with_text(fields: dict[str, bytes], text: list[bytes]) -> dict[str, bytes]:
 
 
 def _merge_user_message(fields: dict[str, bytes]) -> None:
-    """User-space records carry their own key=value text inside ``msg='…'``."""
+    """User-space records carry their own key=value text inside ``msg='…'`` (the caller saw the quote)."""
     msg = fields["msg"]
-    if msg[:1] == b"'":
-        inner = msg[1:-1] if msg[-1:] == b"'" and len(msg) > 1 else msg[1:]
-        parsed, _ = _scan_fields(inner.strip(b" "), detect_enrichment=False)
-        for k, v in parsed.items():
-            fields.setdefault(k, v)
+    inner = msg[1:-1] if msg[-1:] == b"'" and len(msg) > 1 else msg[1:]
+    parsed, _ = _scan_fields(inner.strip(b" "), detect_enrichment=False)
+    for k, v in parsed.items():
+        fields.setdefault(k, v)
 
 
 def split_enrichment(data: bytes) -> dict[str, str]:
