@@ -83,8 +83,7 @@ class OffloadPipeline(ExecPipeline):
 
     def finish(self) -> Iterator[bytes]:  # type: ignore[override]
         """Complete everything, wait for the worker, and yield the rest of the output."""
-        self.assembler.flush()
-        yield from self._normalize()
+        yield from super().finish()
         if self._chunk:
             yield from self._send()
         self._inbox.put(None)
@@ -96,7 +95,6 @@ class OffloadPipeline(ExecPipeline):
             self._received += 1
             yield item
         self._worker.join()
-        self.stats.add_assembly(self.assembler.stats)
         self.stats.add_documents(self.result.stats)
         if self.result.error:
             raise RuntimeError(f"normalising worker failed: {self.result.error}")
