@@ -177,14 +177,9 @@ def _order_test(literal: Any, op: str) -> Test:
     return lambda value: False
 
 
-def _pattern_test(exact: list[str], wildcards: list[str], regexes: list[str], insensitive: bool) -> Test:
-    """Return a test on string values: equal to one of ``exact`` or fully matching a pattern."""
+def _pattern_test(exact: list[str], pattern: Any, insensitive: bool) -> Test:
+    """Return a test on string values: equal to one of ``exact`` or fully matching ``pattern`` (if any)."""
     exact_set = frozenset(p.lower() if insensitive else p for p in exact)
-    pattern = None
-    if wildcards:
-        pattern = compile_wildcards(wildcards, insensitive)
-    if regexes:
-        pattern = compile_lucene(regexes, insensitive)
     fullmatch = pattern.fullmatch if pattern is not None else None
     if fullmatch is None:
         if insensitive:
@@ -207,19 +202,21 @@ def _literal_tests(node: StringMatch | InSet, members: list[Any]) -> tuple[list[
             tests.append(_equality_test(members, node.insensitive))
         return tests, has_null
     strings = [m for m in members if type(m) is str]
-    others = [m for m in members if type(m) is not str]
     if node.kind == "regex":
-        tests.append(_pattern_test([], [], strings, node.insensitive))
-    elif node.kind == "like":
-        wild = [s for s in strings if has_wildcard(s)]
-        tests.append(_pattern_test([s for s in strings if not has_wildcard(s)], wild, [], node.insensitive))
-    else:  # ":" : a plain string is case-insensitive equality, one with * or ? a wildcard
-        wild = [s for s in strings if has_wildcard(s)]
-        plain = [s for s in strings if not has_wildcard(s)] + others
+        regex = compile_lucene(strings, node.insensitive) if strings else None
+        tests.append(_pattern_test([], regex, node.insensitive))
+        return tests, has_null
+    wild = [s for s in strings if has_wildcard(s)]
+    plain = [s for s in strings if not has_wildcard(s)]
+    pattern = compile_wildcards(wild, node.insensitive) if wild else None  # ":" is always insensitive
+    if node.kind == "like":
+        tests.append(_pattern_test(plain, pattern, node.insensitive))
+    else:  # ":" : a plain string (or number) is case-insensitive equality, one with * or ? a wildcard
+        plain += [m for m in members if type(m) is not str]
         if plain:
             tests.append(_equality_test(plain, True))
-        if wild:
-            tests.append(_pattern_test([], wild, [], True))
+        if pattern is not None:
+            tests.append(_pattern_test([], pattern, True))
     return tests, has_null
 
 
