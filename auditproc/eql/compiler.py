@@ -208,7 +208,7 @@ def _literal_tests(node: StringMatch | InSet, members: list[Any]) -> tuple[list[
         return tests, has_null
     wild = [s for s in strings if has_wildcard(s)]
     plain = [s for s in strings if not has_wildcard(s)]
-    pattern = compile_wildcards(wild, node.insensitive) if wild else None  # ":" is always insensitive
+    pattern = compile_wildcards(wild, node.insensitive or node.kind == ":") if wild else None
     if node.kind == "like":
         tests.append(_pattern_test(plain, pattern, node.insensitive))
     else:  # ":" : a plain string (or number) is case-insensitive equality, one with * or ? a wildcard
