@@ -12,15 +12,14 @@ table with wall and CPU seconds and the ratio; CPU counts both processes of ``--
 from __future__ import annotations
 
 import argparse
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-ELASTIC_LINUX = REPO.parent / "shared" / "elastic-rules" / "linux"
+from bench_rules import ELASTIC_LINUX
+from compare_laurel import Tool, count_lines, run_once
+from gen_log import write_log
+
 AUDITPROC = Path(sys.executable).with_name("auditproc")
 TARGET = 1.3
 
@@ -47,16 +46,6 @@ process where process.name == "no-such-tool-on-any-host"
 """
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Return (wall, CPU) seconds of ``command``, its output (and the skipped-rule notes) thrown away."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -72,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         log = args.log
         if log is None:
             log = Path(tmp) / "audit.log"
-            gen = [sys.executable, str(REPO / "bench" / "gen_log.py"), "--lines", str(args.lines), "--out", str(log)]
-            subprocess.run(gen, check=True)
+            write_log(log, args.lines)
         never = Path(tmp) / "never.toml"
         never.write_text(NEVER_RULE)
         replay = [str(AUDITPROC), "replay", "--jobs", str(args.jobs), str(log)]
@@ -84,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         best = {label: (float("inf"), float("inf")) for label in runs}
         for _ in range(args.runs):
             for label, command in runs.items():
-                wall, cpu = timed(command)
+                wall, cpu, done = run_once(Tool(label, command))
+                if done.returncode:
+                    sys.exit(f"{label}: exit status {done.returncode}\n{done.stderr.decode(errors='replace')}")
                 best[label] = (min(best[label][0], wall), min(best[label][1], cpu))
 
-    lines = sum(1 for _ in log.open("rb")) if args.log else args.lines
+    lines = count_lines(log) if args.log else args.lines
     base_wall, base_cpu = best["(a) one rule that never fires"]
     print(f"{lines:,} lines, --jobs {args.jobs}, best of {args.runs}, Python {sys.version.split()[0]}\n")
     print("| replay | wall s | CPU s | × (a) wall | × (a) CPU |")
