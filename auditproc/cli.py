@@ -325,9 +325,10 @@ def follow_cmd(
     import threading
 
     from auditproc.alerts import AlertSettings
+    from auditproc.checkpoint import default_state_path
     from auditproc.detect import DetectorSpec
     from auditproc.follow import Controls, FollowSettings, follow
-    from auditproc.tail import FollowError, default_state_path
+    from auditproc.tail import FollowError
 
     reporter = Reporter()
     settings = _pipeline_settings(host, ecs_profile, None, None, window_ms, max_inflight, max_line_bytes)

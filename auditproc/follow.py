@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditproc.checkpoint import Checkpoint, CheckpointError
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
 from auditproc.proctree import ProcessTable
-from auditproc.tail import Checkpoint, CheckpointError, LogFollower, Position
+from auditproc.tail import LogFollower, Position
 
 DEFAULT_IDLE_FLUSH_S = 0.2  # an event whose records stopped arriving this long ago is complete
 DEFAULT_CHECKPOINT_INTERVAL_S = 5.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from auditproc import tail
+from auditproc.checkpoint import Checkpoint
 
 
 def lines_of(follower: tail.LogFollower) -> list[bytes]:
@@ -44,7 +45,7 @@ def test_a_rotation_during_catch_up_skips_nothing(tmp_path):
     log = tmp_path / "audit.log"
     log.write_bytes(b"old 1\nold 2\n")
     st = os.stat(log)
-    checkpoint = tail.Checkpoint(st.st_dev, st.st_ino, len(b"old 1\n"), str(log))
+    checkpoint = Checkpoint(st.st_dev, st.st_ino, len(b"old 1\n"), str(log))
     rotate(log)
     log.write_bytes(b"middle 1\n")
     follower = tail.LogFollower(log, checkpoint=checkpoint, say=lambda m: None, poll_interval=0.01)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from auditproc import tail
+from auditproc import checkpoint
+from auditproc.checkpoint import Checkpoint, CheckpointError
 from auditproc.follow import Controls, FollowSettings, follow
 from auditproc.pipeline import PipelineSettings, Reporter
-from auditproc.tail import Checkpoint, CheckpointError
 
 from .conftest import exec_event
 
@@ -35,7 +35,7 @@ def test_a_failed_write_keeps_the_old_state_and_leaves_no_temp_file(tmp_path: Pa
     def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tail.os, "replace", full_disk)
+    monkeypatch.setattr(checkpoint.os, "replace", full_disk)
     with pytest.raises(CheckpointError, match="cannot write state: No space left on device"):
         Checkpoint(9, 9, 9).save(state)
     assert Checkpoint.load(state) == Checkpoint(1, 2, 3) and os.listdir(tmp_path) == ["state.json"]
