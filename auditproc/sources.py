@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 import zlib
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ _GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 and CM = deflate, the only method gzip 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib reads the gzip header and checks CRC and length itself
 _NOT_NUL = re.compile(rb"[^\0]")
 _ZLIB_REASONS = {"incorrect data check": "CRC check failed", "incorrect length check": "length check failed"}
+_SPECIAL_FILES = ((stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
 _ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<n>\d+))?(?:\.gz)?$")
 
 
@@ -62,10 +64,15 @@ def rotated_set(directory: Path) -> list[Path]:
 
 
 def open_input(inp: InputFile) -> BinaryIO | GzipReader:
-    """Open a file (gzip detected by its magic bytes, not its name) or stdin, as bytes."""
+    """Open a file (gzip detected by its magic bytes, not its name) or stdin, as bytes.
+
+    Regular files and FIFOs (``<(zcat old.gz)``, ``/dev/stdin``) are read; sockets and devices are
+    refused before they are opened (opening one can block or have side effects, reading one may never end).
+    """
     if inp.path == "-":
         return sys.stdin.buffer
     try:
+        _refuse_special(inp, os.stat(inp.path).st_mode)
         raw = open(inp.path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     except PermissionError as exc:
         user = user_name()
@@ -79,9 +86,20 @@ def open_input(inp: InputFile) -> BinaryIO | GzipReader:
         raise InputError(f"{inp.name}: is a directory") from exc
     except OSError as exc:
         raise InputError(f"{inp.name}: {exc.strerror}") from exc
+    try:
+        _refuse_special(inp, os.fstat(raw.fileno()).st_mode)  # replaced between stat and open
+    except InputError:
+        raw.close()
+        raise
     if raw.peek(len(_GZIP_MAGIC))[:len(_GZIP_MAGIC)] == _GZIP_MAGIC:
         return GzipReader(raw)
     return raw
+
+
+def _refuse_special(inp: InputFile, mode: int) -> None:
+    for test, kind in _SPECIAL_FILES:
+        if test(mode):
+            raise InputError(f"{inp.name}: is a {kind}, not a log file")
 
 
 class GzipReader:

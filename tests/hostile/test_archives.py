@@ -1,16 +1,21 @@
-"""Damaged archives as batch inputs (issue #10): bad input never costs a good event.
+"""Damaged archives and special files as batch inputs (issue #10): bad input never costs a good event.
 
 - a truncated gzip anywhere in a rotated set: its readable part, then the newer files; named with the offset
 - corrupt deflate data, a CRC error: everything before the damage, named, the newer files read
 - gzip data followed by bytes that are no gzip: every event of the gzip data, the rest named
 - concatenated members (``cat a.gz b.gz``) and zero padding: all read, no error
+- sockets and devices refused in one line; FIFOs (``<(zcat old.gz)``) and ``/dev/stdin`` read
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
+import socket
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -177,3 +182,47 @@ def test_a_gzip_bomb_comes_out_in_bounded_blocks() -> None:
     while block := reader.read(1 << 20):
         sizes.append(len(block))
     assert sum(sizes) == 64 << 20 and max(sizes) <= 1032 * (1 << 20) // 256 and reader.damage is None  # deflate: 1032:1
+
+
+# --- special files --------------------------------------------------------------------------------
+
+
+@JOBS
+def test_a_socket_is_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str) -> None:
+    monkeypatch.chdir(tmp_path)  # a short name: socket paths are limited to about 100 bytes
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("sock")
+        (tmp_path / "audit.log").write_bytes(_log(range(1, 3)))
+        serials, err, code = _events("-j", jobs, "sock", "audit.log")
+    assert (serials, err, code) == ([1, 2], "auditproc: sock: is a socket, not a log file\n", 1)
+
+
+@JOBS
+@pytest.mark.parametrize(("device", "kind"), [("/dev/zero", "character device"), ("/dev/null", "character device")])
+def test_a_device_is_refused_in_one_line(jobs: str, device: str, kind: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "auditproc.cli", "events", "-j", jobs, device],
+                          capture_output=True, timeout=60)
+    assert (proc.stdout, proc.stderr.decode(), proc.returncode) == (b"", f"auditproc: {device}: is a {kind}, not a log file\n", 1)
+
+
+@JOBS
+def test_a_fifo_is_read(tmp_path: Path, jobs: str) -> None:
+    fifo = tmp_path / "fifo"
+    log = tmp_path / "audit.log.1.gz"
+    log.write_bytes(gzip.compress(_log(range(1, 4))))
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", 'cat "$0" > "$1"', log, fifo])
+    serials, err, code = _events("-j", jobs, str(fifo))
+    writer.wait(timeout=30)
+    assert (serials, err, code) == ([1, 2, 3], "", 0)
+
+
+@JOBS
+def test_process_substitution_and_dev_stdin_are_read(tmp_path: Path, jobs: str) -> None:
+    log = tmp_path / "audit.log.1.gz"
+    log.write_bytes(gzip.compress(_log(range(1, 4))))
+    cli = f"{sys.executable} -m auditproc.cli events -j {jobs}"
+    for command in [f"{cli} <(cat {log})", f"cat {log} | {cli} /dev/stdin", f"{cli} /dev/stdin < {log}"]:
+        proc = subprocess.run(["bash", "-c", command], capture_output=True, timeout=60)
+        assert (proc.stderr, proc.returncode) == (b"", 0), command
+        assert [d["event"]["sequence"] for d in ndjson_lines(proc.stdout)] == [1, 2, 3], command
