@@ -18,6 +18,7 @@ from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable
 from auditproc.sources import (
     DEFAULT_MAX_LINE_BYTES,
+    GzipReader,
     InputError,
     InputFile,
     expand_inputs,
@@ -273,9 +274,10 @@ def feed_inputs(pipe: ExecPipeline, paths: Iterable[str], progress: Callable[[in
         pipe.lineno = 0
         try:
             yield from pipe.feed(read_lines(stream, pipe.settings.max_line_bytes), inp.name, progress=progress)
-        except OSError as exc:  # e.g. a corrupt gzip member: say where, keep what was read
-            stats.input_errors += 1
-            reporter.say(f"{inp.name}:{pipe.lineno}: read error: {exc}")
+        except OSError as exc:  # say where, keep what was read
+            _input_damaged(inp, pipe.lineno, f"read error: {exc.strerror or exc}", stats, reporter)
+        else:
+            _input_damaged(inp, pipe.lineno, _damage(stream), stats, reporter)
     yield from pipe.finish()
 
 
@@ -314,8 +316,9 @@ def iter_ecs_input(paths: Iterable[str], stats: RunStats, reporter: Reporter) ->
                 stats.events += 1
                 yield expand_dotted(doc)
         except OSError as exc:
-            stats.input_errors += 1
-            reporter.say(f"{inp.name}:{lineno}: read error: {exc}")
+            _input_damaged(inp, lineno, f"read error: {exc.strerror or exc}", stats, reporter)
+        else:
+            _input_damaged(inp, lineno, _damage(stream), stats, reporter)
         finally:
             stats.lines += lineno
 
@@ -342,7 +345,21 @@ def expand_dotted(doc: dict) -> dict:
     return out
 
 
-def _open_each(paths: Iterable[str], stats: RunStats, reporter: Reporter) -> Iterator[tuple[InputFile, BinaryIO]]:
+def _damage(stream: BinaryIO | GzipReader) -> str | None:
+    """What ended a stream before its end (a damaged gzip), if anything."""
+    return stream.damage if isinstance(stream, GzipReader) else None
+
+
+def _input_damaged(inp: InputFile, lineno: int, damage: str | None, stats: RunStats, reporter: Reporter) -> None:
+    """Report and count an input whose reading stopped early (``damage`` None: it did not)."""
+    if damage is not None:
+        stats.input_errors += 1
+        reporter.say(f"{inp.name}:{lineno}: {damage}")
+
+
+def _open_each(
+    paths: Iterable[str], stats: RunStats, reporter: Reporter
+) -> Iterator[tuple[InputFile, BinaryIO | GzipReader]]:
     """Each input opened in turn; one that cannot be opened is reported and counted, not fatal."""
     for inp in expand_inputs(list(paths)):
         try:
