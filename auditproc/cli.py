@@ -354,6 +354,8 @@ def follow_cmd(
             reporter.say("rules reloaded")
         except typer.Exit:
             reporter.say("reload failed: keeping the rules that were running")
+        except Exception as exc:  # noqa: BLE001 - whatever breaks a reload, follow keeps running
+            reporter.say(f"reload failed ({type(exc).__name__}: {exc}): keeping the rules that were running")
 
     controls = Controls(threading.Event(), threading.Event())
     watched: list = []

@@ -30,6 +30,7 @@ SEVERITIES = ("low", "medium", "high", "critical")
 RISK_SCORE_MAX = 100
 REQUIRED_RULE_KEYS = ("rule_id", "name", "description", "severity", "risk_score", "type")
 SKIPPED_MATURITIES = ("deprecated", "development")
+MAX_RULE_FILE_BYTES = 4 << 20  # a rule file's size limit (SECURITY.md); room for a query of 1 MiB
 
 # Index names that auditd data lands in; a rule index pattern covering one of them reads auditd data.
 AUDITD_INDEX_PATTERNS = ("auditbeat-*", "logs-auditd_manager.auditd-*")
@@ -276,10 +277,15 @@ def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | 
     """
     try:
         with path.open("rb") as handle:
-            unsafe = _unsafe_for_root(path, os.fstat(handle.fileno())) if as_root else None
+            info = os.fstat(handle.fileno())
+            unsafe = _unsafe_for_root(path, info) if as_root else None
             if unsafe:
                 return [RuleProblem(path, None, None, f"{unsafe}: not loaded while running as root")]
-            text = handle.read().decode("utf-8")
+            raw = handle.read(MAX_RULE_FILE_BYTES + 1)  # bounded, whatever the size fstat claimed
+            if len(raw) > MAX_RULE_FILE_BYTES:
+                size = max(info.st_size, len(raw))
+                return [RuleProblem(path, None, None, f"rule file is larger than 4 MiB ({size:,} bytes): not loaded")]
+            text = raw.decode("utf-8")
     except OSError as exc:
         return [RuleProblem(path, None, None, f"cannot read: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:

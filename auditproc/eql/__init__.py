@@ -23,4 +23,7 @@ def compile_query(text: str, category_field: str = "event.category") -> Compiled
     ast: EventQuery | Unsupported = parse_query(text)
     if isinstance(ast, Unsupported):
         raise EqlUnsupportedError(ast.kind, ast.reason)
-    return CompiledQuery(text, ast, category_field)
+    try:
+        return CompiledQuery(text, ast, category_field)
+    except RecursionError:  # unreachable within the nesting bound parse_query checks: a last resort
+        raise EqlSyntaxError("query nests too deeply", text, 1, 1) from None

@@ -18,23 +18,28 @@ from .values import arithmetic, is_number, text
 
 @dataclass(frozen=True, slots=True)
 class Function:
-    """A registered function: lower-case name, implementation and accepted argument counts."""
+    """A registered function: lower-case name, implementation, accepted argument counts and result type.
+
+    ``result`` is ``boolean``, ``keyword``, ``integer`` or ``number``, or None for any type: a
+    condition must be ``boolean``, as Elasticsearch's verifier checks.
+    """
 
     name: str
     impl: Callable[..., Any] | None
     min_args: int
     max_args: int | None
+    result: str | None
 
 
 FUNCTIONS: dict[str, Function] = {}
 
 
-def register(name: str, min_args: int, max_args: int | None = -1) -> Callable:
+def register(name: str, min_args: int, max_args: int | None = -1, *, result: str | None) -> Callable:
     """Return a decorator registering an implementation under ``name`` (``max_args=None``: variadic)."""
 
     def decorate(impl: Callable[..., Any] | None) -> Callable[..., Any] | None:
         upper = min_args if max_args == -1 else max_args
-        FUNCTIONS[name.lower()] = Function(name.lower(), impl, min_args, upper)
+        FUNCTIONS[name.lower()] = Function(name.lower(), impl, min_args, upper, result)
         return impl
 
     return decorate
@@ -54,7 +59,7 @@ def _strings(*values: Any) -> tuple[str, ...] | None:
     return None if None in texts else texts  # type: ignore[return-value]
 
 
-@register("between", 3, 4)
+@register("between", 3, 4, result="keyword")
 def _between(insensitive: bool, source: Any, left: Any, right: Any, greedy: Any = False) -> str | None:
     strings = _strings(source, left, right)
     if strings is None:
@@ -78,7 +83,7 @@ def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-@register("cidrMatch", 2, None)
+@register("cidrMatch", 2, None, result="boolean")
 def _cidr_match(insensitive: bool, address: Any, *cidrs: Any) -> bool | None:
     if type(address) is not str:
         return None
@@ -93,13 +98,13 @@ def _cidr_match(insensitive: bool, address: Any, *cidrs: Any) -> bool | None:
     return False
 
 
-@register("concat", 1, None)
+@register("concat", 1, None, result="keyword")
 def _concat(insensitive: bool, *values: Any) -> str | None:
     strings = _strings(*values)
     return None if strings is None else "".join(strings)
 
 
-@register("startsWith", 2)
+@register("startsWith", 2, result="boolean")
 def _starts_with(insensitive: bool, source: Any, prefix: Any) -> bool | None:
     strings = _strings(source, prefix)
     if strings is None:
@@ -108,7 +113,7 @@ def _starts_with(insensitive: bool, source: Any, prefix: Any) -> bool | None:
     return folded.startswith(folded_prefix)
 
 
-@register("endsWith", 2)
+@register("endsWith", 2, result="boolean")
 def _ends_with(insensitive: bool, source: Any, suffix: Any) -> bool | None:
     strings = _strings(source, suffix)
     if strings is None:
@@ -117,7 +122,7 @@ def _ends_with(insensitive: bool, source: Any, suffix: Any) -> bool | None:
     return folded.endswith(folded_suffix)
 
 
-@register("stringContains", 2)
+@register("stringContains", 2, result="boolean")
 def _string_contains(insensitive: bool, source: Any, part: Any) -> bool | None:
     strings = _strings(source, part)
     if strings is None:
@@ -126,7 +131,7 @@ def _string_contains(insensitive: bool, source: Any, part: Any) -> bool | None:
     return folded_part in folded
 
 
-@register("indexOf", 2, 3)
+@register("indexOf", 2, 3, result="integer")
 def _index_of(insensitive: bool, source: Any, part: Any, start: Any = None) -> int | None:
     strings = _strings(source, part)
     if strings is None or not (start is None or type(start) is int):
@@ -136,13 +141,13 @@ def _index_of(insensitive: bool, source: Any, part: Any, start: Any = None) -> i
     return None if found < 0 else found
 
 
-@register("length", 1)
+@register("length", 1, result="integer")
 def _length(insensitive: bool, value: Any) -> int | None:
     string = text(value)
     return None if string is None else len(string)
 
 
-@register("number", 1, 2)
+@register("number", 1, 2, result="number")
 def _number(insensitive: bool, value: Any, base: Any = None) -> int | float | None:
     if is_number(value):
         return value
@@ -159,12 +164,12 @@ def _number(insensitive: bool, value: Any, base: Any = None) -> int | float | No
         return None
 
 
-@register("string", 1)
+@register("string", 1, result="keyword")
 def _string(insensitive: bool, value: Any) -> str | None:
     return text(value)
 
 
-@register("substring", 2, 3)
+@register("substring", 2, 3, result="keyword")
 def _substring(insensitive: bool, source: Any, start: Any, end: Any = None) -> str | None:
     string = text(source)
     if string is None or type(start) is not int or not (end is None or type(end) is int):
@@ -173,7 +178,7 @@ def _substring(insensitive: bool, source: Any, start: Any, end: Any = None) -> s
 
 
 def _arithmetic_function(name: str, op: str) -> None:
-    register(name, 2)(lambda insensitive, a, b: arithmetic(op, a, b))
+    register(name, 2, result="number")(lambda insensitive, a, b: arithmetic(op, a, b))
 
 
 for _name, _op in (("add", "+"), ("subtract", "-"), ("multiply", "*"), ("divide", "/"), ("modulo", "%")):
@@ -192,11 +197,11 @@ def _match(insensitive: bool, source: Any, *patterns: Any) -> bool | None:
         return None
 
 
-register("match", 2, None)(_match)
-register("matchLite", 2, None)(_match)
+register("match", 2, None, result="boolean")(_match)
+register("matchLite", 2, None, result="boolean")(_match)
 
 
-@register("safe", 1)
+@register("safe", 1, result=None)  # whatever its argument gives
 def _safe(insensitive: bool, value: Any) -> Any:
     # eql-package function: every implementation here already turns errors into null.
     return value
@@ -204,7 +209,7 @@ def _safe(insensitive: bool, value: Any) -> Any:
 
 # arraySearch(array, variable, condition) binds a variable, so the compiler and the interpreter
 # implement it themselves; it is registered for name and arity checks only.
-register("arraySearch", 3)(None)
+register("arraySearch", 3, result="boolean")(None)
 
 
 def call(function: Function, args: tuple[Any, ...], insensitive: bool) -> Any:

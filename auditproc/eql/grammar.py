@@ -29,6 +29,12 @@ from .patterns import compile_lucene
 # No packrat: it is process-wide, and with one regex per token class this grammar has little
 # backtracking, so memoising made parsing the 226 Linux rules 2.3x slower (2.5 s against 1.1 s).
 
+# Bounds on what a query may cost to parse, checked before pyparsing sees it (SECURITY.md). The
+# parser spends up to about 34 Python frames on each nested function call: 20 levels stay well
+# inside Python's default limit of 1,000 frames whoever the caller is.
+MAX_QUERY_BYTES = 1 << 20
+MAX_NESTING = 20
+
 # Keywords are lower case and case-sensitive, as in Elasticsearch's EqlBase.g4 lexer.
 RESERVED = frozenset({"and", "or", "not", "in", "like", "regex", "where", "null", "true", "false"})
 _IDENT_RE = r"[A-Za-z_@][A-Za-z0-9_@]*"
@@ -157,9 +163,41 @@ def _function_call(string: str, loc: int, tokens: pp.ParseResults) -> FunctionCa
         raise _fail(string, loc, f"wrong number of arguments ({len(args)}) for function '{fname}'")
     if function.name in ("match", "matchlite"):
         _check_python_regexes(string, loc, args[1:])
-    if function.name == "arraysearch" and not (isinstance(args[1], Field) and len(args[1].path) == 1):
-        raise _fail(string, loc, "arraySearch needs a variable name as its second argument")
+    if function.name == "arraysearch":
+        if not (isinstance(args[1], Field) and len(args[1].path) == 1):
+            raise _fail(string, loc, "arraySearch needs a variable name as its second argument")
+        _require_boolean(string, loc, args[2], "arraySearch needs a boolean condition", _OPERAND_TYPES)
     return FunctionCall(function.name, args, bool(tilde))
+
+
+_NO_TYPE_CHECK = frozenset({None, "boolean"})  # a field's type is its mapping's, which we do not have
+
+
+def _result_type(node: Node) -> str | None:
+    """Return the type Elasticsearch would give ``node`` (``boolean``, ``keyword``, …); None for a field."""
+    if isinstance(node, Literal):
+        value = node.value
+        if value is None or isinstance(value, bool):
+            return "null" if value is None else "boolean"
+        return {str: "keyword", int: "integer", float: "double"}[type(value)]
+    if isinstance(node, Field):
+        return None
+    if isinstance(node, FunctionCall):
+        function = lookup_function(node.name)
+        assert function is not None
+        return function.result
+    if isinstance(node, Arithmetic | Negative):
+        return "number"
+    return "boolean"
+
+
+def _require_boolean(string: str, loc: int, node: Node, role: str, allowed: frozenset[str | None] = _NO_TYPE_CHECK) -> None:
+    """Refuse a non-boolean ``node`` where a condition goes, as Elasticsearch's verifier does."""
+    found = _result_type(node)
+    if found not in allowed:
+        shown = str(node)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise _fail(string, loc, f"{role}, found [{shown}] of type {found}")
 
 
 def _check_python_regexes(string: str, loc: int, patterns: tuple[Node, ...]) -> None:
@@ -273,14 +311,24 @@ tail = (
 predicate = (value + pp.Optional(tail)).set_parse_action(_predicate)
 
 
-def _not(tokens: pp.ParseResults) -> Node:
-    return Not(tokens[0][1])
+# and, or and not take boolean operands or null (TypeResolutions.isBoolean); the whole condition
+# must be boolean (VerifierChecks.checkFilterConditionType).
+_OPERAND_TYPES = _NO_TYPE_CHECK | {"null"}
+
+
+def _not(string: str, loc: int, tokens: pp.ParseResults) -> Node:
+    operand = tokens[0][1]
+    _require_boolean(string, loc, operand, "'not' needs a boolean operand", _OPERAND_TYPES)
+    return Not(operand)
 
 
 def _flatten(cls: type[And] | type[Or]):
-    def action(tokens: pp.ParseResults) -> Node:
+    role = f"'{cls.__name__.lower()}' needs boolean operands"
+
+    def action(string: str, loc: int, tokens: pp.ParseResults) -> Node:
         terms: list[Node] = []
         for term in tokens[0][0::2]:
+            _require_boolean(string, loc, term, role, _OPERAND_TYPES)
             terms.extend(term.terms if isinstance(term, cls) else (term,))
         return cls(tuple(terms))
 
@@ -296,8 +344,15 @@ condition <<= pp.infix_notation(
     ],
 )
 
+
+def _where(string: str, loc: int, tokens: pp.ParseResults) -> Node:
+    _require_boolean(string, loc, tokens[0], "the condition expression needs to be boolean")
+    return tokens[0]
+
+
 category = ANY | category_name
-event_query = (category + WHERE.suppress() + condition).set_parse_action(lambda t: EventQuery(t[0], t[1]))
+where_condition = pp.And([condition]).set_parse_action(_where)
+event_query = (category + WHERE.suppress() + where_condition).set_parse_action(lambda t: EventQuery(t[0], t[1]))
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -333,13 +388,61 @@ def _unsupported(text: str) -> Unsupported | None:
     return None
 
 
+# Tokens that open or close a level of the query's tree, or end an operand; strings are skipped.
+_NESTING_TOKENS = re.compile(
+    r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|`(?:[^`]|``)*`'
+    r"|(?P<word>[A-Za-z_@][A-Za-z0-9_@]*|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<open>\()|(?P<close>\))|(?P<operator>[-+*/%])|(?P<end>[,:<>=!])"
+)
+_ENDS_OPERAND = frozenset({"and", "or", "in", "like", "regex", "where"})
+
+
+def _check_nesting(code: str, text: str) -> None:
+    """Raise where ``code`` nests deeper than MAX_NESTING levels, before any recursion.
+
+    A parenthesis (of a function call too), a ``not``, a sign and an arithmetic operator each add a
+    level to the operand they are in; ``and``, ``or``, ``,`` and comparisons start a new operand. The
+    count bounds the depth of the query's tree, and so the recursion of parser, compiler and printer.
+    """
+    levels = [[0, 0]]  # per open parenthesis: levels in the current operand, most in an earlier one
+    for match in _NESTING_TOKENS.finditer(code):
+        kind, token = match.lastgroup, match.group()
+        if kind == "open":
+            levels.append([0, 0])
+        elif kind == "close" and len(levels) > 1:  # an unbalanced one is the parser's to report
+            count, most = levels.pop()
+            levels[-1][0] += max(count, most) + 1
+        elif kind == "operator" or token == "not":
+            levels[-1][0] += 1
+        elif kind == "end" or token in _ENDS_OPERAND:
+            current = levels[-1]
+            current[:] = [0, max(current)]
+            continue
+        else:
+            continue
+        if len(levels) - 1 + sum(count for count, _ in levels) > MAX_NESTING:
+            loc = match.start()
+            raise EqlSyntaxError(
+                f"query nests more than {MAX_NESTING} levels deep (parentheses, function calls, not, signs "
+                "and arithmetic operators each add one)",
+                text,
+                pp.lineno(loc, code),
+                pp.col(loc, code),
+            )
+
+
 def parse_query(text: str) -> EventQuery | Unsupported:
     """Return the AST of an EQL query; multi-event shapes and pipes come back as ``Unsupported``."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_QUERY_BYTES:
+        raise EqlSyntaxError(f"query is larger than 1 MiB ({size:,} bytes)", text, 1, 1)
     unsupported = _unsupported(text)
     if unsupported is not None:
         return unsupported
+    code = _blank_comments(text)
+    _check_nesting(code, text)
     try:
-        return event_query.parse_string(_blank_comments(text), parse_all=True)[0]
+        return event_query.parse_string(code, parse_all=True)[0]
     except pp.ParseBaseException as error:
         raise EqlSyntaxError(_message(error), text, error.lineno, error.col) from None
     except RecursionError:

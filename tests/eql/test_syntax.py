@@ -8,6 +8,7 @@ from auditproc.eql import EqlSyntaxError, EqlUnsupportedError, compile_query, pa
 from auditproc.eql.ast import (
     And,
     Comparison,
+    EventQuery,
     Field,
     InSet,
     Literal,
@@ -125,6 +126,18 @@ def test_pipe_inside_strings_and_comments_is_not_a_pipe() -> None:
         ('process where a like 5', 1, 15, "string literals"),
         ("process where a AND b", 1, 17, "unexpected"),
         ("process", 1, 8, "unexpected end"),
+        # Elasticsearch's verifier: and, or, not and the whole condition take booleans (or a field)
+        ('process where "grep" and "password"', 1, 22, """'and' needs boolean operands, found ["grep"] of type keyword"""),
+        ("process where (0 or 6)", 1, 18, "'or' needs boolean operands, found [0] of type integer"),
+        ("process where 1", 1, 15, "the condition expression needs to be boolean, found [1] of type integer"),
+        ("process where null", 1, 15, "found [null] of type null"),
+        ("process where not length(a)", 1, 15, "'not' needs a boolean operand, found [length(a)] of type integer"),
+        ("process where\n  add(a, 1)", 2, 3, "found [add(a, 1)] of type number"),
+        ("process where -a", 1, 15, "found [-a] of type number"),
+        ('process where concat(a, "x")', 1, 15, "of type keyword"),
+        ('process where arraySearch(a, x, "y")', 1, 15, "arraySearch needs a boolean condition"),
+        ("process where " + "not " * 30 + "a", 1, 95, "nests more than 20 levels"),
+        ("process where\n  a == " + " + ".join("1" * 30), 2, 90, "nests more than 20 levels"),
     ],
 )
 def test_syntax_errors(text: str, line: int, column: int, message: str) -> None:
@@ -141,3 +154,20 @@ def test_syntax_errors(text: str, line: int, column: int, message: str) -> None:
 def test_deep_nesting_is_a_syntax_error_not_a_crash() -> None:
     with pytest.raises(EqlSyntaxError):
         parse_query("any where " + "concat(" * 300 + "x" + ")" * 300 + ' == "x"')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "process where true",
+        "process where a",  # a field's type is its mapping's, which a rule file does not carry
+        "process where true and null",
+        'process where startsWith(a, "x") or cidrMatch(a, "10.0.0.0/8")',
+        'process where not stringContains(a, "x")',
+        "process where safe(a)",
+        "process where length(a) > 1 and a",
+        "process where arraySearch(a, x, x == 1)",
+    ],
+)
+def test_boolean_conditions(text: str) -> None:
+    assert isinstance(parse_query(text), EventQuery)

@@ -165,6 +165,34 @@ def test_sighup_with_broken_rules_keeps_the_old_ones(writer, follower, tmp_path)
     assert follower.stop() == 0
 
 
+def test_sighup_with_a_rule_nesting_too_deep_keeps_the_old_ones(writer, follower, tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    hping = (REPO / "rules" / "discovery_linux_hping_activity.toml").read_text()
+    (rules / "hping.toml").write_text(hping)
+    writer.write(b"")
+    follower.start("--rules", str(rules))
+    expect: list[tuple[int, str]] = []
+
+    def hping3() -> None:
+        data, pid = writer.event("hping3")
+        writer.write(data)
+        expect.append((pid, HPING_RULE))
+        follower.wait_alerts(expect)
+
+    hping3()
+    deep = hping.replace("process where ", "process where " + "not not " * 250, 1)  # issue 10: a RecursionError
+    assert deep != hping
+    (rules / "hping.toml").write_text(deep)
+    follower.send(signal.SIGHUP)
+    follower.wait_stderr("reload failed")
+    assert "hping.toml" in follower.stderr() and "nests more than" in follower.stderr()
+    hping3()
+    assert follower.proc is not None and follower.proc.poll() is None
+    follower.assert_exactly(expect)
+    assert follower.stop() == 0
+
+
 def test_default_start_is_the_end_of_the_file(writer, follower):
     writer.write(writer.events(MIX))
     old = len(writer.expected)

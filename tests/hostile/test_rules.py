@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import builtins
+import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from auditproc import ruleset
-from auditproc.eql import compile_query
+from auditproc.eql import EqlSyntaxError, compile_query, evaluate
+from auditproc.eql.grammar import MAX_NESTING, MAX_QUERY_BYTES
 from auditproc.eql.patterns import REGEX_ENGINE
-from auditproc.ruleset import load_rules
+from auditproc.ruleset import RuleTable, load_rules
+from tests.conftest import make_rule
 
 REPO = Path(__file__).resolve().parents[2]
 LONG = "a" * 50_000
@@ -150,3 +154,66 @@ def test_exception_wildcards_cannot_backtrack_catastrophically() -> None:
              ("*", "", True), ("a**b", "ab", True), ("*.SH", "x.sh", False)]
     for text, value, expected in cases:
         assert (wildcard_pattern(text).fullmatch(value) is not None) is expected, text
+
+
+# --- rules that would exhaust the stack, the memory or the patience of the loader -----------------
+
+NESTED = {  # a query nesting n levels, by how it nests
+    "not": lambda n: "process where " + "not " * n + "a == 1",
+    "plus": lambda n: "process where a == " + " + ".join(["b"] * (n + 1)),
+    "parentheses": lambda n: "process where " + "(" * n + "a == 1" + ")" * n,
+    "function calls": lambda n: "process where " + "length(" * n + "a" + ")" * n + " == 1",
+    "signs": lambda n: "process where a == " + "-" * n + "b",
+    "arguments": lambda n: "process where a == " + "add(1, " * n + "b" + ")" * n,
+    "not and parentheses": lambda n: "process where " + "not (" * (n // 2) + "a == 1" + ")" * (n // 2),
+    "arraySearch": lambda n: "process where " + "arraySearch(a, x, " * n + "x == 1" + ")" * n,
+}
+ISSUE_DEPTHS = {"not": 500, "plus": 1200, "signs": 1000}  # seen in issue 10: RecursionError tracebacks
+SPARE_FRAMES = 200  # what callers may already use: the CLI, follow's signal handler, pytest
+
+
+@pytest.mark.parametrize("shape", NESTED)
+def test_a_query_nesting_too_deep_is_a_rule_error_at_its_position(tmp_path: Path, shape: str) -> None:
+    rule = _write(tmp_path / "deep.toml", NESTED[shape](ISSUE_DEPTHS.get(shape, 300)))
+    (problem,) = load_rules([rule]).errors
+    text = rule.read_text()
+    assert problem.line == text[: text.index("query")].count("\n") + 1
+    assert problem.column is not None and problem.column > len("query = '''")
+    assert str(problem).startswith(f"{rule}:{problem.line}:{problem.column}: EQL syntax error: query nests more than")
+
+
+def _with_frames_in_use(frames: int, call: Callable[[], object]) -> object:
+    return call() if frames == 0 else _with_frames_in_use(frames - 1, call)
+
+
+@pytest.mark.parametrize("shape", NESTED)
+def test_the_deepest_accepted_queries_leave_stack_to_spare(shape: str) -> None:
+    query = NESTED[shape](MAX_NESTING)
+    doc = {"event": {"category": "process"}, "a": [1], "b": 1}
+
+    def everything() -> None:
+        compiled = compile_query(query)
+        str(compiled.ast)
+        compiled.matches(doc)
+        evaluate(compiled.ast, doc)
+        RuleTable([make_rule(query)]).match(doc)
+
+    _with_frames_in_use(SPARE_FRAMES, everything)
+    with pytest.raises(EqlSyntaxError, match="nests more than"):
+        compile_query(NESTED[shape](MAX_NESTING + 2))
+
+
+def test_a_query_over_1_mib_is_refused_before_parsing(tmp_path: Path) -> None:
+    term = 'process.name == "abcdefgh" or '
+    query = "process where " + term * (MAX_QUERY_BYTES // len(term)) + 'process.name == "x"'
+    rule = _write(tmp_path / "big.toml", query)
+    (problem,) = load_rules([rule]).errors
+    assert str(problem).startswith(f"{rule}:12:12: EQL syntax error: query is larger than 1 MiB")
+
+
+def test_a_rule_file_over_4_mib_is_refused_unread(tmp_path: Path) -> None:
+    rule = _write(tmp_path / "huge.toml")
+    os.truncate(rule, 64 << 20)  # sparse: nothing to write, but 64 MiB to read for whoever tries
+    assert [str(p) for p in load_rules([rule]).errors] == [
+        f"{rule}: rule file is larger than 4 MiB ({64 << 20:,} bytes): not loaded"
+    ]
