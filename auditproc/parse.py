@@ -26,6 +26,11 @@ RECORD_TYPE_NAMES = {
 }
 
 
+# A SYSCALL with a skipped event's id opens a second event with that id (assemble.py): it and
+# the lines after it are parsed.
+OPENING_TYPES = frozenset([b"SYSCALL", b"1300"])
+
+
 class ParseReason(StrEnum):
     """Why a line is not a usable record."""
 
@@ -192,7 +197,9 @@ class LineParser:
         # belong to non-exec syscalls, and this spares building three of every four.
         skip = self._skip
         if skip is not None and span == skip[1] and node == skip[0]:
-            return SKIPPED
+            if raw_type not in OPENING_TYPES:
+                return SKIPPED
+            self._skip = None
         if span != self._span:
             stamp, colon, serial = span.partition(b":")
             sec, dot, milli = stamp.partition(b".")
