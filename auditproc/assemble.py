@@ -28,7 +28,6 @@ CLOCK_JUMP_MS = 600_000  # an event this far ahead of the stream's clock is from
 # event with the same id. PATH, AVC and the like repeat; EXECVE repeats as continuation records
 # of one argv, so only a record that begins an argv (README: "split over several records") counts.
 _ONCE_BITS = {"SYSCALL": 1, "PROCTITLE": 2, "EXECVE": 4}
-_ARGV_BIT = 4
 _ARGV_STARTS = (b"argc=", b"a0=", b"a0_len=")  # continuations begin with a later aK, aK_len or aK[i]
 
 
@@ -66,7 +65,7 @@ class AssemblyStats:
 
 
 _DROP = None  # table value for an event already known to be uninteresting
-_NEW = object()  # table.get's answer for a key not in flight
+_NEW = object()  # push's event for a record that begins one
 
 
 class Assembler:
@@ -113,9 +112,22 @@ class Assembler:
     def push(self, rec: Record) -> bool:
         """Add one record; may complete this or older events. False when its event is discarded."""
         key = rec.id if rec.node is None else (rec.node, rec.id)  # AuditEvent.key, inlined: per record
+        table = self._table
         rtype = rec.type
-        event = self._table.get(key, _NEW)
-        if event is _NEW:
+        if key in table:
+            event = table[key]
+            if event is _DROP:
+                if rtype != "SYSCALL":  # a discarded event's own SYSCALL came first
+                    self.stats.filtered_records += 1
+                    return False
+                event = self._end_twin(key)
+            elif rtype in _ONCE_BITS and (rtype != "EXECVE" or _starts_argv(rec)):
+                bit = _ONCE_BITS[rtype]
+                if event.once & bit:
+                    event = self._end_twin(key)
+                else:
+                    event.once |= bit
+        else:
             replays = self._recent.get(key)
             if replays is not None:
                 # A straggler after its event completed (wazuh#35250): never a second, partial
@@ -126,19 +138,22 @@ class Assembler:
                         self._recent[key] = replays - 1
                     self.stats.late_records += 1
                     return False
+                self._reborn[key] = self._arrivals + 1
                 self.stats.id_collisions += 1
-            event = self._begin(key, rec, replays is not None)
-        elif event is _DROP:
-            if rtype != "SYSCALL":  # a discarded event's own SYSCALL came first
-                self.stats.filtered_records += 1
-                return False
-            event = self._collide(key, rec)
-        elif rtype in _ONCE_BITS:
-            bit = _once_bit(rec)
-            if event.once & bit:
-                event = self._collide(key, rec)
-            else:
-                event.once |= bit
+            event = _NEW
+        if event is _NEW:
+            once = _ONCE_BITS.get(rtype, 0) if rtype != "EXECVE" or _starts_argv(rec) else 0
+            event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [], position=self.position, once=once)
+            table[key] = event
+            self._arrivals += 1
+            self._order.append((rec.time_ms, self._arrivals, key))
+            if len(self._order) > 4 * self.max_inflight:
+                self._compact()
+            # The clock is the newest arrival's time, not the largest ever seen: one record
+            # stamped in the far future must not stop completion by age for the rest of the run.
+            self.expire(rec.time_ms - self.window_ms)
+            if len(table) > self.max_inflight:
+                self._evict_oldest()
         if rtype == "EOE":
             self._complete(key, "eoe")
             return True
@@ -163,7 +178,7 @@ class Assembler:
     def expire(self, before_ms: int) -> None:
         """Complete, oldest arrival first, events older than ``before_ms`` (audit time), and
         events stamped so far ahead of it that they belong to another clock."""
-        order = self._order
+        order, table, reborn = self._order, self._table, self._reborn
         ahead_ms = before_ms + self.window_ms + CLOCK_JUMP_MS
         newest = self._arrivals - self.min_events_behind
         while order:
@@ -174,7 +189,7 @@ class Assembler:
             if not ((time_ms < before_ms and arrival <= newest) or time_ms > ahead_ms):
                 break
             order.popleft()
-            if self._is_current(arrival, key):
+            if key in table and (not reborn or reborn.get(key, 0) <= arrival):  # _is_current, inlined
                 self._complete(key, "age")
 
     def expire_idle(self, before: float) -> None:
@@ -201,28 +216,12 @@ class Assembler:
             if self._is_current(arrival, key):
                 self._complete(key, "end")
 
-    def _begin(self, key: object, rec: Record, reborn: bool) -> AuditEvent:
-        """A new event for ``rec``; may complete older ones (age, overflow)."""
-        event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [], position=self.position, once=_once_bit(rec))
-        self._table[key] = event
-        self._arrivals += 1
-        if reborn:
-            self._reborn[key] = self._arrivals
-        self._order.append((rec.time_ms, self._arrivals, key))
-        if len(self._order) > 4 * self.max_inflight:
-            self._compact()
-        # The clock is the newest arrival's time, not the largest ever seen: one record
-        # stamped in the far future must not stop completion by age for the rest of the run.
-        self.expire(rec.time_ms - self.window_ms)
-        if len(self._table) > self.max_inflight:
-            self._evict_oldest()
-        return event
-
-    def _collide(self, key: object, rec: Record) -> AuditEvent:
-        """Complete the open event of ``key`` and begin the second one that ``rec`` opens."""
+    def _end_twin(self, key: object) -> object:
+        """Complete the open event of ``key``: the record at hand begins a second one with its id."""
         self._complete(key, "collision")
         self.stats.id_collisions += 1
-        return self._begin(key, rec, True)
+        self._reborn[key] = self._arrivals + 1  # the arrival number the second one will get
+        return _NEW
 
     def _is_current(self, arrival: int, key: object) -> bool:
         """Whether the age queue's entry (arrival, key) stands for the event in flight under ``key``:
@@ -264,9 +263,6 @@ class Assembler:
         self._emit(event)
 
 
-def _once_bit(rec: Record) -> int:
-    """The _ONCE_BITS bit ``rec`` takes in its event; 0 for types that may repeat."""
-    bit = _ONCE_BITS.get(rec.type, 0)
-    if bit == _ARGV_BIT and not rec.raw.startswith(_ARGV_STARTS, rec.body_at):
-        return 0
-    return bit
+def _starts_argv(rec: Record) -> bool:
+    """Whether an EXECVE record begins an argv rather than continuing one."""
+    return rec.raw.startswith(_ARGV_STARTS, rec.body_at)
