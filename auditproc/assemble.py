@@ -128,11 +128,11 @@ class Assembler:
                 else:
                     event.once |= bit
         else:
-            replays = self._recent.get(key)
-            if replays is not None:
+            if key in self._recent:
                 # A straggler after its event completed (wazuh#35250): never a second, partial
                 # event. Only a SYSCALL opens one, unless it is the re-read of an event emitted
                 # before a restart.
+                replays = self._recent[key]
                 if rtype != "SYSCALL" or replays:
                     if rtype == "SYSCALL":
                         self._recent[key] = replays - 1
