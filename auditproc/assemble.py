@@ -4,8 +4,9 @@ auditd's own log file has no EOE records (they only reach dispatcher plugins), r
 different CPUs interleave, and stragglers arrive after newer events; so an event completes
 when an EOE arrives, when it is older than ``window_ms`` relative to the newest record seen
 (audit time, so replay is deterministic), when the table holds more than ``max_inflight``
-events (oldest first), or at ``flush()``. Nothing is ever dropped unseen: every completed
-event goes to the ``emit`` callback, and evictions are counted.
+events (oldest first), at ``flush()``, or when a record shows that a second event shares its
+id (a "collision": spliced files, logs of several hosts without ``node=``). Nothing is ever
+dropped unseen: every completed event goes to the ``emit`` callback, and evictions are counted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ RECENT_KEYS = 4_096  # completed events remembered so their stragglers are not a
 MIN_EVENTS_BEHIND = 16  # ...and at least this many events begun after it
 CLOCK_JUMP_MS = 600_000  # an event this far ahead of the stream's clock is from a broken clock
 
+# Record types an event holds once, as bits of AuditEvent.once: a second one opens a second
+# event with the same id. PATH, AVC and the like repeat; EXECVE repeats as continuation records
+# of one argv, so only a record that begins an argv (README: "split over several records") counts.
+_ONCE_BITS = {"SYSCALL": 1, "PROCTITLE": 2, "EXECVE": 4}
+_ARGV_STARTS = (b"argc=", b"a0=", b"a0_len=")  # continuations begin with a later aK, aK_len or aK[i]
+
 
 @dataclass(slots=True)
 class AuditEvent:
@@ -37,6 +44,7 @@ class AuditEvent:
     dropped_records: int = 0  # records beyond the per-event cap
     position: object = None  # where its first record was read (follow mode's checkpoint)
     last_seen: float = 0.0  # the assembler's wall clock at its latest record (follow mode)
+    once: int = 0  # the _ONCE_BITS of the records it holds
 
     @property
     def key(self) -> object:
@@ -53,9 +61,11 @@ class AssemblyStats:
     filtered_records: int = 0  # records of events nobody asked for (non-exec syscalls)
     capped_records: int = 0
     late_records: int = 0  # records of an event that had already completed
+    id_collisions: int = 0  # events that began while an earlier event with their id was open or recent
 
 
 _DROP = None  # table value for an event already known to be uninteresting
+_NEW = object()  # push's event for a record that begins one
 
 
 class Assembler:
@@ -90,7 +100,9 @@ class Assembler:
         # Set by a follower before push: where the record was read, and a wall clock.
         self.position: object = None
         self.clock = 0.0
-        self._recent: OrderedDict[object, None] = OrderedDict()  # FIFO of completed keys
+        # FIFO of completed keys → SYSCALLs still to come from events emitted before a restart
+        self._recent: OrderedDict[object, int] = OrderedDict()
+        self._reborn: dict[object, int] = {}  # key → arrival no. of its latest event, after a collision
         self._live: dict[object, AuditEvent] = {}  # events holding records: what idle expiry scans
 
     def __len__(self) -> int:
@@ -101,17 +113,37 @@ class Assembler:
         """Add one record; may complete this or older events. False when its event is discarded."""
         key = rec.id if rec.node is None else (rec.node, rec.id)  # AuditEvent.key, inlined: per record
         table = self._table
+        rtype = rec.type
         if key in table:
             event = table[key]
             if event is _DROP:
-                self.stats.filtered_records += 1
-                return False
-        elif key in self._recent:
-            # A straggler after its event completed (wazuh#35250): never a second, partial event.
-            self.stats.late_records += 1
-            return False
+                if rtype != "SYSCALL":  # a discarded event's own SYSCALL came first
+                    self.stats.filtered_records += 1
+                    return False
+                event = self._end_twin(key)
+            elif rtype in _ONCE_BITS and (rtype != "EXECVE" or _starts_argv(rec)):
+                bit = _ONCE_BITS[rtype]
+                if event.once & bit:
+                    event = self._end_twin(key)
+                else:
+                    event.once |= bit
         else:
-            event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [], position=self.position)
+            if key in self._recent:
+                # A straggler after its event completed (wazuh#35250): never a second, partial
+                # event. Only a SYSCALL opens one, unless it is the re-read of an event emitted
+                # before a restart.
+                replays = self._recent[key]
+                if rtype != "SYSCALL" or replays:
+                    if rtype == "SYSCALL":
+                        self._recent[key] = replays - 1
+                    self.stats.late_records += 1
+                    return False
+                self._reborn[key] = self._arrivals + 1
+                self.stats.id_collisions += 1
+            event = _NEW
+        if event is _NEW:
+            once = _ONCE_BITS.get(rtype, 0) if rtype != "EXECVE" or _starts_argv(rec) else 0
+            event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [], position=self.position, once=once)
             table[key] = event
             self._arrivals += 1
             self._order.append((rec.time_ms, self._arrivals, key))
@@ -122,7 +154,6 @@ class Assembler:
             self.expire(rec.time_ms - self.window_ms)
             if len(table) > self.max_inflight:
                 self._evict_oldest()
-        rtype = rec.type
         if rtype == "EOE":
             self._complete(key, "eoe")
             return True
@@ -131,7 +162,7 @@ class Assembler:
             return True
         if rtype == "SYSCALL" and self._wanted_syscall is not None and not self._wanted_syscall(rec):
             self.stats.filtered_records += len(event.records) + 1
-            table[key] = _DROP
+            self._table[key] = _DROP
             self._live.pop(key, None)
             return False
         if len(event.records) >= self.max_records:
@@ -147,7 +178,7 @@ class Assembler:
     def expire(self, before_ms: int) -> None:
         """Complete, oldest arrival first, events older than ``before_ms`` (audit time), and
         events stamped so far ahead of it that they belong to another clock."""
-        order, table = self._order, self._table
+        order, table, reborn = self._order, self._table, self._reborn
         ahead_ms = before_ms + self.window_ms + CLOCK_JUMP_MS
         newest = self._arrivals - self.min_events_behind
         while order:
@@ -158,7 +189,7 @@ class Assembler:
             if not ((time_ms < before_ms and arrival <= newest) or time_ms > ahead_ms):
                 break
             order.popleft()
-            if key in table:
+            if key in table and (not reborn or reborn.get(key, 0) <= arrival):  # _is_current, inlined
                 self._complete(key, "age")
 
     def expire_idle(self, before: float) -> None:
@@ -175,33 +206,44 @@ class Assembler:
     def mark_done(self, keys: list[object]) -> None:
         """Events already emitted before a restart: their records are ignored if read again."""
         for key in keys:
-            self._remember(key)
+            self._remember(key, self._recent.get(key, 0) + 1)
 
     def flush(self) -> None:
         """Complete every event in flight (end of input, or shutdown)."""
         order = self._order
         while order:
-            key = order.popleft()[2]
-            if key in self._table:
+            _, arrival, key = order.popleft()
+            if self._is_current(arrival, key):
                 self._complete(key, "end")
 
-    def _remember(self, key: object) -> None:
+    def _end_twin(self, key: object) -> object:
+        """Complete the open event of ``key``: the record at hand begins a second one with its id."""
+        self._complete(key, "collision")
+        self.stats.id_collisions += 1
+        self._reborn[key] = self._arrivals + 1  # the arrival number the second one will get
+        return _NEW
+
+    def _is_current(self, arrival: int, key: object) -> bool:
+        """Whether the age queue's entry (arrival, key) stands for the event in flight under ``key``:
+        after a collision, the older twin's entry does not."""
+        return key in self._table and (not self._reborn or self._reborn.get(key, 0) <= arrival)
+
+    def _remember(self, key: object, replays: int = 0) -> None:
         recent = self._recent
-        recent[key] = None
+        recent[key] = replays
         if len(recent) > RECENT_KEYS:
             recent.popitem(last=False)
 
     def _compact(self) -> None:
         # Events completed by EOE leave stale keys in _order; with a clock that never moves
         # (anonymised logs with one id everywhere) age would never remove them.
-        table = self._table
-        self._order = deque(item for item in self._order if item[2] in table)
+        self._order = deque(item for item in self._order if self._is_current(item[1], item[2]))
 
     def _evict_oldest(self) -> None:
         order = self._order
         while order:
-            key = order.popleft()[2]
-            if key in self._table:
+            _, arrival, key = order.popleft()
+            if self._is_current(arrival, key):
                 self._complete(key, "overflow")
                 return
 
@@ -209,6 +251,8 @@ class Assembler:
         event = self._table.pop(key)
         # The key's entry in _order goes stale and is skipped when it reaches the front.
         self._live.pop(key, None)
+        if self._reborn:
+            self._reborn.pop(key, None)
         self._remember(key)
         stats = self.stats
         stats.events += 1
@@ -217,3 +261,8 @@ class Assembler:
         event.completed_by = cause
         stats.by_cause[cause] = stats.by_cause.get(cause, 0) + 1
         self._emit(event)
+
+
+def _starts_argv(rec: Record) -> bool:
+    """Whether an EXECVE record begins an argv rather than continuing one."""
+    return rec.raw.startswith(_ARGV_STARTS, rec.body_at)

@@ -1,6 +1,7 @@
 """Audit log lines to records: the header eagerly, the body lazily.
 
-A line is ``[node=NAME ]type=TYPE msg=audit(SECONDS.MILLIS:SERIAL): BODY[\\x1dENRICHMENT]``.
+A line is ``[node=NAME ]type=TYPE msg=audit(SECONDS.MILLIS:SERIAL): BODY[\\x1dENRICHMENT]``,
+possibly after a syslog relay's prefix.
 ``parse_line`` reads only the header (a handful of ``bytes.find`` calls); the body is split
 into fields on first access, so records nobody reads are never tokenised. Bad input is a
 ``ParseError`` value, never an exception.
@@ -12,6 +13,7 @@ import binascii
 from enum import StrEnum
 
 GS = b"\x1d"  # ENRICHED: separates the raw record from auditd's interpretations
+BOM = b"\xef\xbb\xbf"  # RFC 5424 syslog may start a UTF-8 message with it
 
 # Fields the kernel may hex-encode (the "encoded" class of the audit field dictionary).
 # For these, quoted means literal and unquoted means hex (go-libaudit#13 / PR #17).
@@ -24,6 +26,11 @@ RECORD_TYPE_NAMES = {
     1006: "LOGIN", 1300: "SYSCALL", 1302: "PATH", 1306: "SOCKADDR", 1307: "CWD",
     1309: "EXECVE", 1320: "EOE", 1321: "BPRM_FCAPS", 1327: "PROCTITLE", 1400: "AVC",
 }
+
+
+# A SYSCALL with a skipped event's id opens a second event with that id (assemble.py): it and
+# the lines after it are parsed.
+OPENING_TYPES = frozenset([b"SYSCALL", b"1300"])
 
 
 class ParseReason(StrEnum):
@@ -192,7 +199,9 @@ class LineParser:
         # belong to non-exec syscalls, and this spares building three of every four.
         skip = self._skip
         if skip is not None and span == skip[1] and node == skip[0]:
-            return SKIPPED
+            if raw_type not in OPENING_TYPES:
+                return SKIPPED
+            self._skip = None
         if span != self._span:
             stamp, colon, serial = span.partition(b":")
             sec, dot, milli = stamp.partition(b".")
@@ -247,15 +256,31 @@ def _other_header(line: bytes) -> tuple[bytes, bytes | None, int] | ParseError:
         if not line.startswith(b"msg=audit(", sp + 1):
             return _no_event_id(line, sp)
         return line[pos + 6:sp], line[5:pos], sp + 11
-    # Relayed by syslog or the kernel ring: "… audit: type=1300 audit(…): body".
+    # Relayed by syslog or the kernel ring: "… audispd: node=web-01 type=SYSCALL msg=audit(…): body",
+    # "… audit: type=1300 audit(…): body".
     pos = line.find(b"type=")
-    if pos < 0 or (pos and line[pos - 1:pos] != b" "):
+    if pos < 0 or not _starts_token(line, pos):
         return ParseError(ParseReason.NOT_A_RECORD, line)
     sp = line.find(b" ", pos + 5)
     hdr = line.find(b"audit(", pos)
     if sp < 0 or sp == pos + 5 or hdr < 0 or line[sp + 1:hdr] not in (b"", b"msg="):
         return ParseError(ParseReason.NOT_A_RECORD, line)
-    return line[pos + 5:sp], None, hdr + 6
+    return line[pos + 5:sp], _relayed_node(line, pos), hdr + 6
+
+
+def _relayed_node(line: bytes, type_at: int) -> bytes | None:
+    """The ``node=`` name right before a relayed record's ``type=``: only the relay's prefix is
+    searched, never the body, where a value may spell ``node=``. The name runs up to ``type=``
+    (it can contain a space, audit-userspace#161)."""
+    at = line.rfind(b"node=", 0, type_at)
+    if at < 0 or not _starts_token(line, at) or line[type_at - 1:type_at] != b" ":
+        return None
+    return line[at + 5:type_at - 1]
+
+
+def _starts_token(line: bytes, at: int) -> bool:
+    """Whether a token starts at ``at``: the line's start, after a space, or after RFC 5424's BOM."""
+    return at == 0 or line[at - 1:at] == b" " or line.endswith(BOM, 0, at)
 
 
 # --- body -------------------------------------------------------------------

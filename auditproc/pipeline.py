@@ -59,6 +59,7 @@ class RunStats:
     truncated_args: int = 0  # documents whose argv was cut at max_argv_bytes
     capped_events: int = 0  # events that had records past the per-event cap
     late_records: int = 0  # records that came after their event had completed: counted, not emitted
+    id_collisions: int = 0  # events that share their id with an earlier one: kept apart, both emitted
     input_errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -71,6 +72,7 @@ class RunStats:
         """Take over the assembler's counts at the end of a run."""
         self.events = assembly.events
         self.late_records = assembly.late_records
+        self.id_collisions = assembly.id_collisions
 
     def add_documents(self, other: RunStats) -> None:
         """Take over the per-document counts of a run that normalised for this one (``-j 2``)."""
@@ -84,7 +86,8 @@ class RunStats:
         out = [
             f"files: {self.files}  lines: {self.lines}  bytes: {self.bytes}  records: {self.records}",
             f"events: {self.events}  exec events: {self.exec_events}  argv truncated: {self.truncated_args}  "
-            f"events over the record cap: {self.capped_events}  late records: {self.late_records}",
+            f"events over the record cap: {self.capped_events}  late records: {self.late_records}  "
+            f"id collisions: {self.id_collisions}",
             f"malformed lines: {sum(self.malformed.values())}  oversized lines: {self.oversized}  "
             f"blank lines: {self.blank}  input errors: {self.input_errors}",
         ]

@@ -7,6 +7,7 @@ import random
 import tempfile
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,6 +123,93 @@ def test_order_table_stays_bounded_with_a_frozen_clock():
     assert len(out) == 1000
 
 
+# --- two events sharing one id (spliced files, several hosts without node=) ----------
+
+
+def exec_records(serial: int, name: str, t: str = "1.000") -> list:
+    """The records of one exec event as auditd writes them: SYSCALL first, PROCTITLE last."""
+    return [rec(t, serial, "SYSCALL", "syscall=59"), rec(t, serial, "EXECVE", f'argc=1 a0="{name}"'),
+            rec(t, serial, "CWD", 'cwd="/"'), rec(t, serial, "PATH", "item=0"), rec(t, serial, "PATH", "item=1"),
+            rec(t, serial, "PROCTITLE", f"proctitle={name.encode().hex()}")]
+
+
+ARGV_SPLIT = [rec("1.000", 5, "SYSCALL"), rec("1.000", 5, "EXECVE", "argc=3 a0=\"x\" a1_len=4 a1[0]=41"),
+              rec("1.000", 5, "EXECVE", " a1[1]=41"), rec("1.000", 5, "EXECVE", " a2=\"z\""),
+              rec("1.000", 5, "PROCTITLE")]
+
+
+@pytest.mark.parametrize(
+    ("records", "shape", "collisions"),
+    [
+        pytest.param(exec_records(5, "a") + exec_records(5, "b"), [(5, 6, "collision"), (5, 6, "end")], 1,
+                     id="second SYSCALL"),
+        pytest.param(exec_records(5, "a") + exec_records(5, "b")[1:], [(5, 6, "collision"), (5, 5, "end")], 1,
+                     id="second EXECVE argc, SYSCALL lost"),
+        pytest.param(exec_records(5, "a") + exec_records(5, "b")[5:], [(5, 6, "collision"), (5, 1, "end")], 1,
+                     id="second PROCTITLE"),
+        pytest.param([rec("1.000", 5, "SYSCALL"), rec("1.000", 5, "EXECVE", "argc=1 a0=\"a\""),
+                      rec("1.000", 5, "EXECVE", "a0=\"b\"")], [(5, 2, "collision"), (5, 1, "end")], 1,
+                     id="EXECVE restarting at a0"),
+        pytest.param(ARGV_SPLIT, [(5, 5, "end")], 0, id="argv split over three EXECVE records"),
+        pytest.param(ARGV_SPLIT[::-1], [(5, 5, "end")], 0, id="split argv in reverse order"),
+        pytest.param([rec("1.000", 5, "SYSCALL"), rec("1.000", 5, "AVC"), rec("1.000", 5, "AVC"),
+                      rec("1.000", 5, "PATH"), rec("1.000", 5, "PATH")], [(5, 5, "end")], 0,
+                     id="repeating types stay one event"),
+        pytest.param(exec_records(5, "a") + [rec("1.000", 5, "EOE", "")] + exec_records(5, "b"),
+                     [(5, 6, "eoe"), (5, 6, "end")], 1, id="second event after an EOE"),
+    ],
+)
+def test_a_second_event_with_the_same_id_is_kept(records, shape, collisions):
+    got, asm = run(records)
+    assert got == shape
+    assert asm.stats.id_collisions == collisions
+    assert asm.stats.late_records == 0
+
+
+def test_records_after_an_eoe_are_still_late():
+    got, asm = run(exec_records(5, "a") + [rec("1.000", 5, "EOE", ""), rec("1.000", 5, "PATH")])
+    assert got == [(5, 6, "eoe")]
+    assert (asm.stats.late_records, asm.stats.id_collisions) == (1, 0)
+
+
+def test_a_second_event_after_its_twin_completed_by_age_is_kept():
+    records = exec_records(5, "a") + [rec("9.000", n, "SYSCALL") for n in range(10, 30)] + exec_records(5, "b")
+    got, asm = run(records, window_ms=5000)
+    assert [s for s in got if s[0] == 5] == [(5, 6, "age"), (5, 6, "end")]
+    assert (asm.stats.id_collisions, asm.stats.late_records) == (1, 0)
+
+
+def test_an_exec_sharing_the_id_of_a_discarded_event_is_kept():
+    keep = lambda r: b"syscall=59" in r.raw  # noqa: E731
+    records = [rec("1.000", 5, "SYSCALL", "syscall=257"), rec("1.000", 5, "PATH")] + exec_records(5, "b")
+    got, asm = run(records, wanted_syscall=keep)
+    assert got == [(5, 6, "end")]
+    assert (asm.stats.id_collisions, asm.stats.filtered_records) == (1, 2)
+
+
+def test_the_older_twin_does_not_complete_the_newer_one_by_age():
+    # The first event's place in the age queue must not stand for the second (same key, later).
+    out: list[AuditEvent] = []
+    asm = Assembler(out.append, window_ms=5000, min_events_behind=2)
+    for r in [rec("1.000", 1, "SYSCALL"), rec("1.000", 2), rec("1.000", 3), rec("1.000", 1, "SYSCALL"),
+              rec("9.000", 4), rec("1.000", 1, "PATH")]:
+        asm.push(r)
+    asm.flush()
+    assert [(e.serial, len(e.records), e.completed_by) for e in out] == [
+        (1, 1, "collision"), (2, 1, "age"), (3, 1, "age"), (1, 2, "end"), (4, 1, "end")]
+
+
+def test_events_emitted_before_a_restart_are_skipped_but_not_their_twin():
+    out: list[AuditEvent] = []
+    asm = Assembler(out.append)
+    asm.mark_done([b"1.000:5"])
+    for r in exec_records(5, "a") + exec_records(5, "b"):
+        asm.push(r)
+    asm.flush()
+    assert [(e.serial, len(e.records), e.records[1].text("a0")) for e in out] == [(5, 6, "b")]
+    assert (asm.stats.late_records, asm.stats.id_collisions) == (6, 1)
+
+
 # --- pipeline properties ---------------------------------------------------------
 
 
@@ -181,3 +269,31 @@ def test_garbage_never_costs_a_neighbouring_event(names, garbage, rnd: random.Ra
 def test_ecs_ignores_events_without_exec():
     event = AuditEvent(None, b"1.0:1", 1000, 1, [rec("1.000", 1, "SYSCALL", "arch=c000003e syscall=257")])
     assert to_ecs(event, EcsSettings()) is None
+
+
+OPENAT_7 = [b"type=SYSCALL msg=audit(1700000000.007:7): arch=c000003e syscall=257 success=yes exit=3 pid=5",
+            b'type=CWD msg=audit(1700000000.007:7): cwd="/"', b"type=PROCTITLE msg=audit(1700000000.007:7): proctitle=6C73"]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [pytest.param(OPENAT_7, id="discarded non-exec"),
+     pytest.param([*exec_event(7, "ls"), b"type=EOE msg=audit(1700000000.007:7):",
+                               b'type=CWD msg=audit(1700000000.007:7): cwd="/late"'], id="exec closed by EOE, then late")],
+)
+def test_the_parser_does_not_skip_the_second_event(first):
+    # After a discarded or completed event the pipeline skips the rest of its id unparsed.
+    second = documents(first + exec_event(7, "id"))[-1]["process"]
+    assert (second["args"], second["working_directory"]) == (["id", "-x", "7"], "/tmp/7")
+
+
+def test_stats_count_id_collisions():
+    lines = exec_event(7, "ls") + exec_event(7, "id")
+    stats = RunStats()
+    with tempfile.NamedTemporaryFile(suffix=".log") as f:
+        f.write(b"".join(line + b"\n" for line in lines))
+        f.flush()
+        docs = list(iter_documents([f.name], PipelineSettings(), stats, Reporter(io.StringIO())))
+    assert [d["process"]["name"] for d in docs] == ["ls", "id"]
+    assert stats.id_collisions == 1
+    assert any("id collisions: 1" in line for line in stats.summary())

@@ -44,6 +44,48 @@ def test_header(line, rtype, node, rid, serial, time_ms):
     assert (rec.type, rec.node, rec.id, rec.serial, rec.time_ms) == (rtype, node, rid, serial, time_ms)
 
 
+RELAYED = b"type=SYSCALL msg=audit(1700000000.123:4242): arch=c000003e syscall=59"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "node"),
+    [
+        pytest.param(b"Dec  4 10:00:01 web-01 audispd: node=web-01 ", b"web-01", id="BSD syslog, audispd"),
+        pytest.param(b"Dec  4 10:00:01 web-01 audisp-syslog: node=web-01 ", b"web-01", id="audisp-syslog tag"),
+        pytest.param(b"Dec  4 10:00:01 web-01 audit: node=web-01 ", b"web-01", id="audit tag"),
+        pytest.param(b"2023-12-04T10:00:01.123456+01:00 web-01 audispd[812]: node=web-01 ", b"web-01",
+                     id="rsyslog ISO timestamp"),
+        pytest.param(b"<14>1 2023-12-04T10:00:01.123Z web-01 audisp-syslog 812 - - node=web-01 ", b"web-01",
+                     id="RFC 5424"),
+        pytest.param(b"<14>1 2023-12-04T10:00:01.123Z web-01 audispd - - - \xef\xbb\xbfnode=web-01 ", b"web-01",
+                     id="RFC 5424, BOM"),
+        pytest.param(b"Dec  4 10:00:01 db audispd: node=CentOS 7.7 ", b"CentOS 7.7", id="node name with a space"),
+        pytest.param(b"Dec  4 10:00:01 web-01 audispd: ", None, id="no node"),
+        pytest.param(b"<14>1 2023-12-04T10:00:01.123Z web-01 audispd - - - \xef\xbb\xbf", None, id="no node, BOM"),
+        pytest.param(b"Dec  4 10:00:01 web-01 audispd: inode=7 ", None, id="node= inside another key"),
+    ],
+)
+def test_syslog_relayed_header(prefix, node):
+    rec = parse_line(prefix + RELAYED)
+    assert isinstance(rec, Record)
+    assert (rec.type, rec.node, rec.id) == ("SYSCALL", node, b"1700000000.123:4242")
+    assert rec.fields == {"arch": b"c000003e", "syscall": b"59"}
+
+
+@pytest.mark.parametrize(
+    ("line", "node"),
+    [
+        (b"Dec  4 10:00:01 h audispd: type=USER_CMD msg=audit(1.0:1): pid=1 msg='cmd=x node=evil type=SYSCALL'", None),
+        (b'Dec  4 10:00:01 h audispd: node=web type=EXECVE msg=audit(1.0:1): argc=2 a0="x" a1="node=evil"', b"web"),
+        (b"Dec  4 10:00:01 h audispd: type=EXECVE msg=audit(1.0:1): argc=2 a0=6E6F64653D6576696C20 a1=node=e", None),
+    ],
+)
+def test_relayed_node_is_read_from_the_header_only(line, node):
+    rec = parse_line(line)
+    assert isinstance(rec, Record)
+    assert rec.node == node
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
