@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 # The detection modules (EQL grammar, rule loader, alerts) are imported inside the commands
 # that use them: building the grammar is a measured 0.17 s that `events` need not pay.
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_OUTPUT = 0, 1, 2, 3
 PROGRESS_MIN_BYTES = 32 << 20  # below this a run is over before a progress line helps
 
 class Profile(StrEnum):
@@ -310,6 +310,10 @@ def follow_cmd(
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", min=0.01, help="Seconds between checks when no file event arrives.")
     ] = 1.0,
+    exit_on_output_error: Annotated[
+        bool, typer.Option("--exit-on-output-error",
+                           help="Exit 3 when the output fails (disk full, I/O error) instead of retrying.")
+    ] = False,
     host: HostOpt = None,
     window_ms: WindowOpt = DEFAULT_WINDOW_MS,
     max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
@@ -319,15 +323,17 @@ def follow_cmd(
 
     Resumes from its checkpoint; without one it starts at the end of the file, like tail -f.
     SIGTERM/SIGINT: finish events in flight, write the checkpoint, exit 0. SIGHUP: reload the
-    rules and exceptions (the old ones stay if the new ones do not load).
+    rules and exceptions (the old ones stay if the new ones do not load) and reopen --output.
+    Exit codes: 0 stopped, 1 the log cannot be read, 2 usage, rule or state errors, 3 the output failed.
     """
     import signal
     import threading
 
     from auditproc.alerts import AlertSettings
-    from auditproc.checkpoint import default_state_path
+    from auditproc.checkpoint import CheckpointError, default_state_path
     from auditproc.detect import DetectorSpec
     from auditproc.follow import Controls, FollowSettings, follow
+    from auditproc.sinks import OutputBlocked, SinkError, open_sink
     from auditproc.tail import FollowError
 
     reporter = Reporter()
@@ -338,14 +344,16 @@ def follow_cmd(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat)
     )
     detector = _detector(spec, reporter)
-    sink = open(output, "ab") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
+    try:
+        sink = open_sink(None if output is None else str(output), reporter.say)
+    except SinkError as exc:
+        reporter.say(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
 
-    def handle(doc: dict) -> None:
-        if events:
-            sink.write(dumps_line(doc))
-        for alert in detector.process(doc):
-            sink.write(dumps_line(alert))
-        sink.flush()  # a forwarder reading the pipe sees each alert at once
+    def render(doc: dict) -> bytes:
+        lines = [dumps_line(doc)] if events else []
+        lines.extend(dumps_line(alert) for alert in detector.process(doc))
+        return b"".join(lines)
 
     def reload() -> None:
         nonlocal detector
@@ -370,20 +378,25 @@ def follow_cmd(
     follow_settings = FollowSettings(
         state_path=state or default_state_path(), from_start=from_start, idle_flush_s=idle_flush,
         checkpoint_interval_s=checkpoint_interval, poll_interval_s=poll_interval,
+        exit_on_output_error=exit_on_output_error,
     )
     try:
-        follow(path, settings, follow_settings, handle, controls, reporter, reload, watched.append)
-        for alert in detector.finish():
-            sink.write(dumps_line(alert))
-        sink.flush()
+        follow(path, settings, follow_settings, render, sink, controls, reporter, reload, watched.append)
+        sink.write(b"".join(dumps_line(alert) for alert in detector.finish()))
+        sink.flush(controls.stop.is_set)
     except FollowError as exc:
         reporter.say(str(exc))
         raise typer.Exit(EXIT_INPUT) from None
-    except BrokenPipeError:
-        _quiet_broken_pipe()
+    except CheckpointError as exc:
+        reporter.say(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    except OutputBlocked as exc:  # asked to stop while the reader took nothing: the checkpoint is behind it
+        reporter.say(str(exc))
+    except SinkError as exc:
+        reporter.say(f"{exc}; the checkpoint covers what was delivered, exiting")
+        raise typer.Exit(EXIT_OUTPUT) from None
     finally:
-        if output:
-            sink.close()
+        sink.close()
     raise typer.Exit(EXIT_OK)
 
 

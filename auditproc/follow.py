@@ -1,4 +1,10 @@
-"""The follow loop: a live log in, alerts out within a fraction of a second, checkpointed."""
+"""The follow loop: a live log in, alerts out within a fraction of a second, checkpointed.
+
+What the checkpoint says is done has been delivered: documents go to the sink after each read,
+the sink is flushed (its contract: ``flush`` returns once the destination has the bytes), and
+only then are their events counted as emitted. A restart re-reads whole events from the oldest
+one not yet delivered, with the process table as it was, so a repeat is the same document.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditproc.checkpoint import Checkpoint, CheckpointError
+from auditproc.checkpoint import Checkpoint, CheckpointError, StateLock
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
 from auditproc.proctree import ProcessTable
+from auditproc.sinks import OutputBlocked, Sink, SinkError
 from auditproc.tail import LogFollower, Position
 
 DEFAULT_IDLE_FLUSH_S = 0.2  # an event whose records stopped arriving this long ago is complete
 DEFAULT_CHECKPOINT_INTERVAL_S = 5.0
 DEFAULT_POLL_INTERVAL_S = 1.0  # safety net behind inotify
+OUTPUT_RETRY_S = (0.1, 5.0)  # first and longest wait between tries of a failing output
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,7 @@ class FollowSettings:
     idle_flush_s: float = DEFAULT_IDLE_FLUSH_S
     checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    exit_on_output_error: bool = False  # else a failing output (disk full) is retried with backoff
 
 
 @dataclass(slots=True)
@@ -42,14 +51,36 @@ def follow(
     path: str,
     pipeline_settings: PipelineSettings,
     settings: FollowSettings,
-    handle: Callable[[dict], None],
+    render: Callable[[dict], bytes],
+    sink: Sink,
     controls: Controls,
     reporter: Reporter,
     on_reload: Callable[[], None] | None = None,
     on_start: Callable[[LogFollower], None] | None = None,
 ) -> RunStats:
-    """Follow ``path`` until ``controls.stop``; every document goes to ``handle``, which must
-    have written (and flushed) its output when it returns: the checkpoint relies on it."""
+    """Follow ``path`` until ``controls.stop``; ``render`` turns each document into output lines.
+
+    Raises CheckpointError when the state cannot be used (locked by another follower, unsafe),
+    and SinkError when the output fails for good, after checkpointing what was delivered.
+    """
+    lock = StateLock(settings.state_path)
+    try:
+        return _follow(path, pipeline_settings, settings, render, sink, controls, reporter, on_reload, on_start)
+    finally:
+        lock.release()
+
+
+def _follow(
+    path: str,
+    pipeline_settings: PipelineSettings,
+    settings: FollowSettings,
+    render: Callable[[dict], bytes],
+    sink: Sink,
+    controls: Controls,
+    reporter: Reporter,
+    on_reload: Callable[[], None] | None,
+    on_start: Callable[[LogFollower], None] | None,
+) -> RunStats:
     stats = RunStats()
     try:
         checkpoint = Checkpoint.load(settings.state_path)
@@ -57,9 +88,14 @@ def follow(
         reporter.say(f"{exc}: ignoring it and starting at the end of {path}")
         checkpoint = None
     tree = ProcessTable(pipeline_settings.max_processes)
-    seeded = tree.seed_from_proc()
+    known = tree.seed_from_proc()
+    if checkpoint is not None:
+        try:
+            tree.restore(checkpoint.processes)  # the parents as they were when it was saved
+        except ValueError as exc:
+            reporter.say(f"{settings.state_path}: process table ignored ({exc})")
     pipe = ExecPipeline(pipeline_settings, stats, reporter, process_table=tree)
-    pipe.emitted = deque()
+    pipe.emitted = deque()  # (position, key) of documents rendered but not yet delivered
     if checkpoint is not None:
         pipe.assembler.mark_done([_key_from_json(k) for k in checkpoint.done])
     follower = LogFollower(
@@ -70,65 +106,130 @@ def follow(
         max_line_bytes=pipeline_settings.max_line_bytes,
         say=reporter.say,
     )
+    out = _Delivery(sink, pipe, settings, controls, reporter)
     follower.start_watching()
     if on_start is not None:
         on_start(follower)
-    reporter.say(f"following {path} ({seeded} running processes known); state in {settings.state_path}")
+    reporter.say(f"following {path} ({known} running processes known); state in {settings.state_path}")
     last_checkpoint = time.monotonic()
     idle = settings.idle_flush_s
     tick = idle / 10  # how late after its idle time an event may complete
     last_data = scanned_before = next_scan = 0.0
+    failure: SinkError | None = None
     try:
-        while not controls.stop.is_set():
-            # While an event may be waiting for its idle time, wake each tick: a longer wait
-            # counts from the last wake-up, not from the event's records.
-            pending = scanned_before <= last_data
-            batch = follower.read(timeout=tick if pending else idle / 2)
-            now = time.monotonic()
-            pipe.assembler.clock = now
-            if batch:
-                last_data = now
-                lines = [line for line, _ in batch]
-                positions = [pos for _, pos in batch]
-                for doc in pipe.feed(lines, path, positions):
-                    handle(doc)
-            # The idle scan: at most once a tick (not once per read, hundreds a second under
-            # load), and not at all once every event has had its idle time.
-            if now >= next_scan and scanned_before <= last_data:
-                scanned_before, next_scan = now - idle, now + tick
-                for doc in pipe.expire_idle(scanned_before):
-                    handle(doc)
-            if controls.reload.is_set():
-                controls.reload.clear()
-                if on_reload is not None:
-                    on_reload()
-            if now - last_checkpoint >= settings.checkpoint_interval_s:
-                _save(pipe, follower, settings.state_path, reporter)
-                last_checkpoint = now
-        # Shutdown: complete what is in flight, emit it, then record that all of it is done.
-        for doc in pipe.finish():
-            handle(doc)
-        _save(pipe, follower, settings.state_path, reporter)
+        try:
+            while not controls.stop.is_set():
+                # While an event may be waiting for its idle time, wake each tick: a longer wait
+                # counts from the last wake-up, not from the event's records.
+                pending = scanned_before <= last_data
+                batch = follower.read(timeout=tick if pending else idle / 2)
+                now = time.monotonic()
+                pipe.assembler.clock = now
+                rendered = bytearray()
+                if batch:
+                    last_data = now
+                    lines = [line for line, _ in batch]
+                    positions = [pos for _, pos in batch]
+                    for doc in pipe.feed(lines, path, positions):
+                        rendered += render(doc)
+                # The idle scan: at most once a tick (not once per read, hundreds a second under
+                # load), and not at all once every event has had its idle time.
+                if now >= next_scan and scanned_before <= last_data:
+                    scanned_before, next_scan = now - idle, now + tick
+                    for doc in pipe.expire_idle(scanned_before):
+                        rendered += render(doc)
+                out.send(rendered)
+                if controls.reload.is_set():
+                    controls.reload.clear()
+                    out.reopen()
+                    if on_reload is not None:
+                        on_reload()
+                if now - last_checkpoint >= settings.checkpoint_interval_s:
+                    _save(pipe, out, follower, tree, settings.state_path, reporter)
+                    last_checkpoint = now
+            # Shutdown: complete what is in flight and deliver it, then checkpoint.
+            rendered = bytearray()
+            for doc in pipe.finish():
+                rendered += render(doc)
+            out.send(rendered)
+        except SinkError as exc:
+            failure = exc
+        _save(pipe, out, follower, tree, settings.state_path, reporter)
     finally:
         follower.close()
+    if failure is not None:
+        raise failure
     return stats
 
 
-def _save(pipe: ExecPipeline, follower: LogFollower, state_path: Path, reporter: Reporter) -> None:
-    """Checkpoint at the first record of the oldest event still in flight (or the read position),
-    with the keys of events already emitted after that point."""
-    position: Position | None = pipe.assembler.oldest_position() or follower.position()  # type: ignore[assignment]
-    if position is None:
+class _Delivery:
+    """Output with the follower's promise: what is counted delivered has been flushed."""
+
+    def __init__(self, sink: Sink, pipe: ExecPipeline, settings: FollowSettings, controls: Controls,
+                 reporter: Reporter) -> None:
+        self.sink, self.pipe, self.settings, self.controls, self.reporter = sink, pipe, settings, controls, reporter
+        self.delivered: deque[tuple[object, object]] = deque()  # (position, key), oldest first
+        self.failing = False
+
+    def send(self, data: bytes | bytearray) -> None:
+        """Queue ``data`` and deliver everything queued; on a retryable failure, retry with
+        backoff (reading waits meanwhile, so memory stays bounded) until it works or a stop is asked.
+
+        Raises SinkError for a failure that retrying cannot cure (the reader went away) or
+        with ``exit_on_output_error``; OutputBlocked when asked to stop while output is stuck.
+        """
+        if data:
+            self.sink.write(bytes(data))
+        wait = OUTPUT_RETRY_S[0]
+        while self.sink.pending or self.pipe.emitted:
+            try:
+                self.sink.flush(self.controls.stop.is_set)
+            except OutputBlocked:
+                raise
+            except SinkError as exc:
+                if not exc.retryable or self.settings.exit_on_output_error:
+                    raise
+                if not self.failing:
+                    self.reporter.say(f"{exc}; holding the output and retrying (nothing is checkpointed past it)")
+                    self.failing = True
+                if self.controls.stop.wait(wait):
+                    raise OutputBlocked(f"{exc}; stopping with output undelivered", retryable=False) from None
+                wait = min(wait * 2, OUTPUT_RETRY_S[1])
+                continue
+            self.delivered.extend(self.pipe.emitted)
+            self.pipe.emitted.clear()  # type: ignore[union-attr]
+            if self.failing:
+                self.reporter.say(f"{self.sink.name}: output works again")
+                self.failing = False
+
+    def reopen(self) -> None:
+        """SIGHUP: reopen the output (a rotated file); a failure is said, the data stays queued."""
+        try:
+            self.sink.reopen()
+        except SinkError as exc:
+            self.reporter.say(str(exc))
+
+
+def _save(pipe: ExecPipeline, out: _Delivery, follower: LogFollower, tree: ProcessTable, state_path: Path,
+          reporter: Reporter) -> None:
+    """Checkpoint at the first record of the oldest event not yet delivered (in flight, or rendered
+    but not flushed) or else the read position, with the keys of events delivered after that point."""
+    undelivered = (pos for pos, _ in pipe.emitted)  # type: ignore[union-attr]
+    candidates = [p for p in (pipe.assembler.oldest_position(), follower.position(), *undelivered)
+                  if p is not None]
+    if not candidates:
         return
-    file = follower.file_of(position[0])
-    if file is None:
+    position: Position = min(candidates)  # type: ignore[type-var]
+    marks = follower.marks(position[0])
+    if marks is None:
         return
-    assert pipe.emitted is not None
-    pipe.emitted = deque((pos, key) for pos, key in pipe.emitted if pos is not None and pos >= position)
-    done = [_key_to_json(key) for _, key in pipe.emitted]
-    dev, ino, name = file
+    out.delivered = deque((pos, key) for pos, key in out.delivered if pos is not None and pos >= position)
+    mark, size, older = marks
+    name = follower.file_of(position[0])[2]  # type: ignore[index]
+    state = Checkpoint(mark, position[1], name, size, [_key_to_json(key) for _, key in out.delivered], older,
+                       tree.to_state())
     try:
-        Checkpoint(dev, ino, position[1], name, done).save(state_path)
+        state.save(state_path)
     except CheckpointError as exc:
         reporter.say(f"{exc} (will try again)")
 

@@ -10,6 +10,9 @@ DEFAULT_MAX_PROCESSES = 32_768  # one default pid_max worth; beats#42317 is an u
 # Per process: the table holds up to DEFAULT_MAX_PROCESSES of these, so its bytes stay bounded
 # (32 MiB of argv at most) even when every process ran with a megabyte of arguments.
 MAX_PARENT_ARGV_BYTES = 1024
+# Saved in the follower's checkpoint (most recently seen first kept): with 1 KiB of argv each,
+# at most a few MiB of state, and the parents a restart needs are the recent ones.
+MAX_SAVED_PROCESSES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,34 @@ class ProcessTable:
         self._table.move_to_end(pid)
         if len(self._table) > self.max_processes:
             self._table.popitem(last=False)
+
+    def to_state(self, limit: int = MAX_SAVED_PROCESSES) -> list[list]:
+        """The ``limit`` most recently seen processes as JSON-ready rows, least recent first."""
+        rows = []
+        for pid in list(self._table)[-limit:]:
+            info = self._table[pid]
+            rows.append([pid, info.name, info.executable, None if info.args is None else list(info.args),
+                         info.command_line, info.working_directory])
+        return rows
+
+    def restore(self, rows: list) -> None:
+        """Learn the processes of ``to_state`` rows (they become the most recently seen).
+
+        ValueError if a row is malformed: a state file must never crash the follower.
+        """
+        infos = []
+        for row in rows:
+            if not (isinstance(row, list) and len(row) == 6 and type(row[0]) is int
+                    and all(v is None or isinstance(v, str) for v in (*row[1:3], *row[4:]))
+                    and (row[3] is None or (isinstance(row[3], list) and all(isinstance(a, str) for a in row[3])))):
+                raise ValueError("a process row is [pid, name, executable, args, command_line, cwd]")
+            pid, name, exe, args, command_line, cwd = row
+            infos.append((pid, ProcessInfo(name, exe, None if args is None else tuple(args), command_line, cwd)))
+        for pid, info in infos:
+            self._table[pid] = info
+            self._table.move_to_end(pid)
+            if len(self._table) > self.max_processes:
+                self._table.popitem(last=False)
 
     def forget(self, pid: int) -> None:
         """The process ended: its pid may be reused and must not keep this identity."""

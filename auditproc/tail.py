@@ -18,17 +18,40 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from auditproc.checkpoint import Checkpoint
+from auditproc.checkpoint import Checkpoint, FileMark
 from auditproc.sources import DEFAULT_MAX_LINE_BYTES, user_name
 
 READ_BLOCK_BYTES = 1 << 20
-HEAD_BYTES = 64  # enough of the first record to tell one file content from another
+HEAD_BYTES = 1024  # the first records: enough to tell one file's content from another's
 MAX_ROTATED = 99  # audit.log.1 … audit.log.99 are searched for a checkpointed inode
 Position = tuple[int, int]
 
 
 class FollowError(Exception):
     """The log cannot be followed (e.g. permission denied); the message says what to do."""
+
+
+@dataclass(slots=True)
+class _Seen:
+    """A file the follower has opened: identity, first bytes and size as last seen."""
+
+    dev: int
+    ino: int
+    path: str
+    head: bytes
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _SetFile:
+    """A file of the rotated set on disk: ``index`` 0 is the live log, higher is older."""
+
+    index: int
+    path: str
+    dev: int
+    ino: int
+    size: int
+    head: bytes
 
 
 @dataclass(slots=True)
@@ -70,7 +93,7 @@ class LogFollower:
         # path is now" — and the offset to start at. Identities, not names: auditd may rotate
         # again while we catch up, and the names shift.
         self._backlog: list[tuple[tuple[int, int] | None, int]] = []
-        self._files: dict[int, tuple[int, int, str]] = {}  # file number → (dev, ino, path)
+        self._files: dict[int, _Seen] = {}  # file number → identity, for checkpoints
         self._waiting_said = False
         self._start(checkpoint, from_start)
 
@@ -121,28 +144,81 @@ class LogFollower:
 
     def file_of(self, number: int) -> tuple[int, int, str] | None:
         """(device, inode, path) of an opened file by its number."""
-        return self._files.get(number)
+        seen = self._files.get(number)
+        return None if seen is None else (seen.dev, seen.ino, seen.path)
 
     def _start(self, checkpoint: Checkpoint | None, from_start: bool) -> None:
-        if checkpoint is not None:
-            found = self._find_inode(checkpoint.dev, checkpoint.ino)
-            if found is None:
-                self._say(
-                    f"the checkpointed file ({checkpoint.path or 'inode ' + str(checkpoint.ino)}) is gone "
-                    f"(rotated away?): reading {self.path} from its start"
-                )
-                self._backlog = [(None, 0)]
-            else:
-                # Finish the checkpointed file, then each newer rotated file, then the live one.
-                index, size = found
-                offset = 0 if size < checkpoint.offset else checkpoint.offset
-                if index == 0:
-                    self._backlog = [(None, offset)]
-                else:
-                    self._backlog = [((checkpoint.dev, checkpoint.ino), offset), *self._newer_than(index)]
-        else:
+        if checkpoint is None:
             self._backlog = [(None, 0 if from_start else -1)]
+        else:
+            self._backlog = self._resume(checkpoint)
         self._open_next()  # now, so that "the end of the file" means the end at start-up
+
+    def _resume(self, checkpoint: Checkpoint) -> list[tuple[tuple[int, int] | None, int]]:
+        """The backlog after a restart: the checkpointed file from its offset and every newer file,
+        or, when the checkpointed file is gone, every surviving file not read before it."""
+        files = self._rotated_set()
+        mark = checkpoint.file
+        found = next((f for f in files if mark.same_content(f.head)), None)
+        if found is None and mark.head_len == 0:  # empty when saved: its inode is all we know
+            found = next((f for f in files if (f.dev, f.ino) == (mark.dev, mark.ino)), None)
+        name = checkpoint.path or f"inode {mark.ino}"
+        if found is not None:
+            offset = checkpoint.offset
+            if found.size < offset:
+                self._say(f"{found.path} is shorter than the checkpoint's offset {offset}: reading it from the start")
+                offset = 0
+            newer = [f for f in files if f.index < found.index]
+            return [((found.dev, found.ino), offset), *(((f.dev, f.ino), 0) for f in newer), (None, 0)]
+        reused = next((f for f in files if (f.dev, f.ino) == (mark.dev, mark.ino)), None)
+        if reused is not None:
+            self._say(f"the checkpointed file ({name}) is gone and {reused.path} reuses its inode: "
+                      "not resuming inside it")
+        unread = checkpoint.size - checkpoint.offset
+        lost = f"; {unread} bytes of it were never read" if unread > 0 else ""
+        self._say(f"the checkpointed file ({name}) was rotated away or deleted before it was read to its end"
+                  f"{lost}: reading the files that are newer, oldest first")
+        unread_files = [f for f in files if not any(m.same_content(f.head) for m in checkpoint.older)]
+        return [*(((f.dev, f.ino), 0) for f in unread_files), (None, 0)]
+
+    def _rotated_set(self) -> list[_SetFile]:
+        """The log and its rotated files that exist now, oldest first, with their first bytes."""
+        files = []
+        for index in range(MAX_ROTATED, -1, -1):
+            path = self._rotated(index)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode):
+                    files.append(_SetFile(index, path, st.st_dev, st.st_ino, st.st_size, os.pread(fd, HEAD_BYTES, 0)))
+            finally:
+                os.close(fd)
+        return files
+
+    def marks(self, number: int) -> tuple[FileMark, int, list[FileMark]] | None:
+        """For a checkpoint in file ``number``: its mark, its size now, and the marks of the
+        older files of the set (already read); None if the file is unknown."""
+        seen = self._files.get(number)
+        if seen is None:
+            return None
+        cur = self._current
+        if cur is not None and cur.number == number:
+            if len(seen.head) < HEAD_BYTES:
+                seen.head = os.pread(cur.fd, HEAD_BYTES, 0)
+            seen.size = os.fstat(cur.fd).st_size
+        mark = FileMark.of(seen.dev, seen.ino, seen.head)
+        older: list[FileMark] = []
+        for f in self._rotated_set():
+            if (f.dev, f.ino) == (seen.dev, seen.ino):
+                break  # the files before it in the set are older
+            if f.head:
+                older.append(FileMark.of(f.dev, f.ino, f.head))
+        else:
+            older = []  # not in the set any more: nothing is known to be older
+        return mark, seen.size, older
 
     def _newer_than(self, index: int) -> list[tuple[tuple[int, int] | None, int]]:
         """Backlog entries for the rotated files newer than ``path.index``, then the live file."""
@@ -175,7 +251,8 @@ class LogFollower:
 
     def _open(self, path: str, offset: int) -> _Open | None:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            # O_NONBLOCK: opening a FIFO must not wait for a writer (a regular file ignores it)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             if not self._waiting_said:
                 self._say(f"waiting for {path} to appear")
@@ -188,16 +265,20 @@ class LogFollower:
                 "(0640 with log_group in auditd.conf): run as root, or set log_group and add "
                 f"{user} to that group"
             ) from None
+        except OSError as exc:  # a socket (ENXIO), a path through a non-directory, …
+            raise FollowError(f"{path}: cannot open it: {exc.strerror}; follow reads auditd's log file") from None
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            raise FollowError(f"{path}: not a regular file")
+            raise FollowError(
+                f"{path}: not a regular file ({_file_kind(st.st_mode)}); follow reads auditd's log file"
+            )
         if offset < 0:
             offset = st.st_size  # like tail -f: start at the end
         os.lseek(fd, offset, os.SEEK_SET)
         self._numbers += 1
         self._waiting_said = False
-        self._files[self._numbers] = (st.st_dev, st.st_ino, path)
+        self._files[self._numbers] = _Seen(st.st_dev, st.st_ino, path, os.pread(fd, HEAD_BYTES, 0), st.st_size)
         if len(self._files) > 64:
             del self._files[min(self._files)]
         return _Open(self._numbers, st.st_dev, st.st_ino, fd, offset)
@@ -285,6 +366,9 @@ class LogFollower:
     def _finish(self, cur: _Open, out: list[tuple[bytes, Position]]) -> None:
         if cur.pending and not cur.skipping:
             out.append((cur.pending, (cur.number, cur.offset)))  # a last line that never ended
+        seen = self._files.get(cur.number)
+        if seen is not None:  # complete now (auditd has closed it): what a checkpoint will name
+            seen.head, seen.size = os.pread(cur.fd, HEAD_BYTES, 0), os.fstat(cur.fd).st_size
         os.close(cur.fd)
         self._current = None
 
@@ -319,6 +403,12 @@ class LogFollower:
             cur.offset += len(cur.pending)
             cur.pending = b""
             cur.skipping = True
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 class _Wake(FileSystemEventHandler):

@@ -117,7 +117,7 @@ def test_sigint_exits_0_and_writes_the_checkpoint(writer, follower, log):
     assert follower.stop(signal.SIGINT) == 0
     saved = json.loads(follower.state.read_bytes())
     st = log.stat()
-    assert (saved["dev"], saved["ino"], saved["offset"]) == (st.st_dev, st.st_ino, st.st_size)
+    assert (*saved["file"][:2], saved["offset"]) == (st.st_dev, st.st_ino, st.st_size)
     assert _mode(follower.state) == 0o600
     follower.start()
     writer.burst(["nping"])
