@@ -249,3 +249,40 @@ def test_disk_full_with_exit_on_output_error_exits_3_and_resumes_after_it(writer
     follower.start("--events", "--output", str(out))
     wait_for(lambda: [d["process"]["pid"] for d in _lines(out)] == [pid], what="the document after the restart")
     assert follower.stop() == 0
+
+
+def test_kill9_while_the_log_rotates_loses_nothing_and_repeats_are_identical(tmp_path):
+    """A short soak: events written steadily, auditd-style rotation, kill -9 twice (no file is
+    rotated past num_logs before a restart could read it: that loss is said, tested above)."""
+    log = tmp_path / "audit.log"
+    writer = AuditdWriter(log)
+    follower = Follower(tmp_path, log, tmp_path / "state" / "state.json")
+    written: list[int] = []
+    try:
+        writer.write(b"")
+        follower.start("--events")
+        for round_ in range(6):
+            for _ in range(10):
+                data, pid = writer.event("ls")
+                written.append(pid)
+                writer.write_split(data, pause=0.005)
+            writer.rotate_rename(generations=8)
+            if round_ in (1, 3):
+                follower.kill9()
+                time.sleep(0.1)
+                follower.start("--events", wait_ready=False)
+                follower.wait_stderr("following ")
+        try:
+            wait_for(lambda: set(written) <= set(_by_pid(follower.docs())), what="every event at least once")
+        except AssertionError:
+            missing = sorted(set(written) - set(_by_pid(follower.docs())))
+            raise AssertionError(f"missing {missing} of {written[0]}…{written[-1]}\n{follower.stderr(True)}") from None
+        assert follower.stop() == 0
+    finally:
+        follower.cleanup()
+        writer.close()
+    for copies in _by_pid(follower.docs()).values():
+        for doc in copies:
+            doc["event"].pop("created", None)
+        assert all(doc == copies[0] for doc in copies)
+    assert set(_by_pid(follower.docs())) == set(written)
