@@ -175,7 +175,7 @@ class LogFollower:
             self._say(f"the checkpointed file ({name}) is gone and {reused.path} reuses its inode: "
                       "not resuming inside it")
         unread = checkpoint.size - checkpoint.offset
-        lost = f"; {unread} bytes of it were never read" if unread > 0 else ""
+        lost = f"; at least {unread} bytes of it were never read" if unread > 0 else ""
         self._say(f"the checkpointed file ({name}) was rotated away or deleted before it was read to its end"
                   f"{lost}: reading the files that are newer, oldest first")
         unread_files = [f for f in files if not any(m.same_content(f.head) for m in checkpoint.older)]
