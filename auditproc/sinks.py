@@ -1,9 +1,8 @@
 """Output sinks: ``write`` queues whole NDJSON lines, ``flush`` delivers them or raises with the rest queued.
 
-The follower checkpoints only what a sink has delivered (architecture.md, "Nothing is lost"), so a sink
-keeps every byte it could not deliver, never writes a byte twice, and leaves a file it owns holding whole
-lines only. ``write`` does no I/O and cannot fail; callers flush at their checkpoints, and a batch writer
-flushes whenever ``pending`` grows past the few hundred kilobytes it is willing to hold.
+The follower checkpoints only what a sink has delivered, so a sink keeps every byte it could not deliver,
+never writes a byte twice, and leaves a file it owns holding whole lines only. ``write`` does no I/O and
+cannot fail; callers flush at their checkpoints, and a batch writer whenever ``pending`` passes 64 KiB.
 """
 
 from __future__ import annotations
@@ -167,7 +166,11 @@ class Sink:
 
 
 class StreamSink(Sink):
-    """Writes to a file descriptor it was given (stdout by default) and leaves it open."""
+    """Writes to a file descriptor it was given (stdout by default) and leaves it open.
+
+    A reader that stops reading keeps flush waiting until ``should_stop`` says to stop; what it was
+    given is whole lines, but for a line longer than the pipe's free space, which goes in parts. A regular
+    file behind the descriptor is not cut back after a failed write: the rest of the line comes later."""
 
     def __init__(self, fd: int = 1, should_stop: ShouldStop | None = None) -> None:
         super().__init__("stdout" if fd == 1 else f"file descriptor {fd}", should_stop)

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,32 @@ def test_an_unusable_path_is_one_clear_error(tmp_path: Path, where: str, says: s
     message = str(raised.value)
     assert message.startswith(f"{path}: cannot open: {os.strerror(code)}") and says in message
     assert "\n" not in message and not raised.value.retryable
+
+
+def test_a_fifo_is_written_when_read_and_refused_when_not(tmp_path: Path) -> None:
+    fifo = tmp_path / "alerts.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SinkError, match="start the process that reads this FIFO first"):
+        FileSink(fifo)
+    with open(tmp_path / "got", "wb") as got:
+        reader = subprocess.Popen(["cat", str(fifo)], stdout=got)
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # until cat has the FIFO open
+            try:
+                sink = FileSink(fifo)
+                break
+            except SinkError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        sink.write(b"".join(LINES))
+        sink.flush()
+        sink.close()
+        assert reader.wait(timeout=10) == 0
+    finally:
+        reader.kill()
+    assert (tmp_path / "got").read_bytes() == b"".join(LINES)
 
 
 @pytest.mark.parametrize(
