@@ -55,16 +55,23 @@ class _SetFile:
 
 
 @dataclass(slots=True)
-class _Open:
-    """A file being read: its identity, handle, and the split state of its tail."""
+class LineState:
+    """Where a stream of lines stands: its number, the offset of the first byte not yet handed on
+    in a complete line, the unterminated bytes after it, and whether an oversized line is being skipped."""
 
     number: int
-    dev: int
-    ino: int
-    fd: int
-    offset: int  # file offset of the first byte not yet returned as part of a complete line
+    offset: int
     pending: bytes = b""
-    skipping: bool = False  # inside the rest of an oversized line
+    skipping: bool = False
+
+
+@dataclass(slots=True)
+class _Open(LineState):
+    """A file being read: its identity and handle besides the split state of its tail."""
+
+    dev: int = 0
+    ino: int = 0
+    fd: int = -1
     head: bytes = b""  # the file's first bytes: if they change in place, it was truncated and rewritten
 
 
@@ -281,7 +288,7 @@ class LogFollower:
         self._files[self._numbers] = _Seen(st.st_dev, st.st_ino, path, os.pread(fd, HEAD_BYTES, 0), st.st_size)
         if len(self._files) > 64:
             del self._files[min(self._files)]
-        return _Open(self._numbers, st.st_dev, st.st_ino, fd, offset)
+        return _Open(self._numbers, offset, dev=st.st_dev, ino=st.st_ino, fd=fd)
 
     def _open_next(self) -> bool:
         """Open the next file of the backlog; False when it is not there (yet)."""
@@ -324,7 +331,7 @@ class LogFollower:
             if data:
                 if not cur.head and cur.offset == 0:
                     cur.head = data[:HEAD_BYTES]
-                self._split(cur, data, out)
+                split_lines(cur, data, out, self.max_line_bytes)
                 if len(out) >= 4096:
                     return out  # let the caller work; the rest is read on the next call
                 continue
@@ -343,7 +350,7 @@ class LogFollower:
                 # has closed it), then go on with the newer files, found by identity.
                 tail = os.read(cur.fd, READ_BLOCK_BYTES)
                 if tail:
-                    self._split(cur, tail, out)
+                    split_lines(cur, tail, out, self.max_line_bytes)
                     continue
                 if not self._backlog:
                     # If auditd rotated again meanwhile, the files after ours are .k-1 … .1.
@@ -372,37 +379,40 @@ class LogFollower:
         os.close(cur.fd)
         self._current = None
 
-    def _split(self, cur: _Open, data: bytes, out: list[tuple[bytes, Position]]) -> None:
-        cap = self.max_line_bytes + 1
-        if cur.skipping:
-            nl = data.find(b"\n")
-            if nl < 0:
-                cur.offset += len(data)
-                return
-            cur.offset += nl + 1
-            data = data[nl + 1:]
-            cur.skipping = False
-        buf = cur.pending + data if cur.pending else data
-        start = 0
-        number, offset = cur.number, cur.offset
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = buf[start:nl]
-            if len(line) >= cap:
-                line = line[:cap]
-            elif line[-1:] == b"\r":
-                line = line[:-1]
-            out.append((line, (number, offset + start)))
-            start = nl + 1
-        cur.offset = offset + start
-        cur.pending = buf[start:]
-        if len(cur.pending) >= cap:  # an oversized line still growing: hand on its head, skip the rest
-            out.append((cur.pending[:cap], (number, cur.offset)))
-            cur.offset += len(cur.pending)
-            cur.pending = b""
-            cur.skipping = True
+def split_lines(cur: LineState, data: bytes, out: list[tuple[bytes, Position]], max_line_bytes: int) -> None:
+    """Append the complete lines of ``cur``'s pending bytes plus ``data`` to ``out`` with their
+    positions; keep the unterminated rest. A line longer than ``max_line_bytes`` is handed on cut
+    to ``max_line_bytes + 1`` bytes (the mark of a cut line) and the rest of it is skipped."""
+    cap = max_line_bytes + 1
+    if cur.skipping:
+        nl = data.find(b"\n")
+        if nl < 0:
+            cur.offset += len(data)
+            return
+        cur.offset += nl + 1
+        data = data[nl + 1:]
+        cur.skipping = False
+    buf = cur.pending + data if cur.pending else data
+    start = 0
+    number, offset = cur.number, cur.offset
+    while True:
+        nl = buf.find(b"\n", start)
+        if nl < 0:
+            break
+        line = buf[start:nl]
+        if len(line) >= cap:
+            line = line[:cap]
+        elif line[-1:] == b"\r":
+            line = line[:-1]
+        out.append((line, (number, offset + start)))
+        start = nl + 1
+    cur.offset = offset + start
+    cur.pending = buf[start:]
+    if len(cur.pending) >= cap:  # an oversized line still growing: hand on its head, skip the rest
+        out.append((cur.pending[:cap], (number, cur.offset)))
+        cur.offset += len(cur.pending)
+        cur.pending = b""
+        cur.skipping = True
 
 
 def _file_kind(mode: int) -> str:
