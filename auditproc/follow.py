@@ -19,6 +19,7 @@ from auditproc.checkpoint import Checkpoint, CheckpointError, StateLock
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
 from auditproc.proctree import ProcessTable
 from auditproc.sinks import OutputBlocked, Sink, SinkError
+from auditproc.stream import StreamFollower
 from auditproc.tail import LogFollower, Position
 
 DEFAULT_IDLE_FLUSH_S = 0.2  # an event whose records stopped arriving this long ago is complete
@@ -60,9 +61,14 @@ def follow(
 ) -> RunStats:
     """Follow ``path`` until ``controls.stop``; ``render`` turns each document into output lines.
 
-    Raises CheckpointError when the state cannot be used (locked by another follower, unsafe),
-    and SinkError when the output fails for good, after checkpointing what was delivered.
+    ``path`` "-" is auditd's dispatcher stream on stdin (plugin mode): followed to its end, with
+    no checkpoint, since auditd owns the queue. Raises CheckpointError when the state cannot be
+    used (locked by another follower, unsafe), and SinkError when the output fails for good,
+    after checkpointing what was delivered.
     """
+    if path == "-":
+        return _follow(path, pipeline_settings, settings, render, sink, controls, reporter, on_reload, on_start,
+                       checkpointed=False)
     lock = StateLock(settings.state_path)
     try:
         return _follow(path, pipeline_settings, settings, render, sink, controls, reporter, on_reload, on_start)
@@ -79,14 +85,16 @@ def _follow(
     controls: Controls,
     reporter: Reporter,
     on_reload: Callable[[], None] | None,
-    on_start: Callable[[LogFollower], None] | None,
+    on_start: Callable[[LogFollower | StreamFollower], None] | None,
+    checkpointed: bool = True,
 ) -> RunStats:
     stats = RunStats()
-    try:
-        checkpoint = Checkpoint.load(settings.state_path)
-    except CheckpointError as exc:
-        reporter.say(f"{exc}: ignoring it and starting at the end of {path}")
-        checkpoint = None
+    checkpoint = None
+    if checkpointed:
+        try:
+            checkpoint = Checkpoint.load(settings.state_path)
+        except CheckpointError as exc:
+            reporter.say(f"{exc}: ignoring it and starting at the end of {path}")
     tree = ProcessTable(pipeline_settings.max_processes)
     known = tree.seed_from_proc()
     if checkpoint is not None:
@@ -98,19 +106,24 @@ def _follow(
     pipe.emitted = deque()  # (position, key) of documents rendered but not yet delivered
     if checkpoint is not None:
         pipe.assembler.mark_done([_key_from_json(k) for k in checkpoint.done])
-    follower = LogFollower(
-        path,
-        checkpoint=checkpoint,
-        from_start=settings.from_start,
-        poll_interval=settings.poll_interval_s,
-        max_line_bytes=pipeline_settings.max_line_bytes,
-        say=reporter.say,
-    )
+    follower: LogFollower | StreamFollower
+    if checkpointed:
+        follower = LogFollower(
+            path,
+            checkpoint=checkpoint,
+            from_start=settings.from_start,
+            poll_interval=settings.poll_interval_s,
+            max_line_bytes=pipeline_settings.max_line_bytes,
+            say=reporter.say,
+        )
+        follower.start_watching()
+        reporter.say(f"following {path} ({known} running processes known); state in {settings.state_path}")
+    else:
+        follower = StreamFollower(max_line_bytes=pipeline_settings.max_line_bytes)
+        reporter.say(f"following the record stream on stdin ({known} running processes known)")
     out = _Delivery(sink, pipe, settings, controls, reporter)
-    follower.start_watching()
     if on_start is not None:
         on_start(follower)
-    reporter.say(f"following {path} ({known} running processes known); state in {settings.state_path}")
     last_checkpoint = time.monotonic()
     idle = settings.idle_flush_s
     tick = idle / 10  # how late after its idle time an event may complete
@@ -118,7 +131,7 @@ def _follow(
     failure: SinkError | None = None
     try:
         try:
-            while not controls.stop.is_set():
+            while not (controls.stop.is_set() or follower.at_end):
                 # While an event may be waiting for its idle time, wake each tick: a longer wait
                 # counts from the last wake-up, not from the event's records.
                 pending = scanned_before <= last_data
@@ -144,7 +157,7 @@ def _follow(
                     out.reopen()
                     if on_reload is not None:
                         on_reload()
-                if now - last_checkpoint >= settings.checkpoint_interval_s:
+                if checkpointed and now - last_checkpoint >= settings.checkpoint_interval_s:
                     _save(pipe, out, follower, tree, settings.state_path, reporter)
                     last_checkpoint = now
             # Shutdown: complete what is in flight and deliver it, then checkpoint.
@@ -154,7 +167,8 @@ def _follow(
             out.send(rendered)
         except SinkError as exc:
             failure = exc
-        _save(pipe, out, follower, tree, settings.state_path, reporter)
+        if isinstance(follower, LogFollower):
+            _save(pipe, out, follower, tree, settings.state_path, reporter)
     finally:
         follower.close()
     if failure is not None:

@@ -89,6 +89,7 @@ class LogFollower:
         say: Callable[[str], None] = print,
     ) -> None:
         self.path = str(path)
+        self.at_end = False  # a live file never ends
         self.poll_interval = poll_interval
         self.max_line_bytes = max_line_bytes
         self._say = say
