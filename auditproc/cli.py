@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterable
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 # The detection modules (EQL grammar, rule loader, alerts) are imported inside the commands
 # that use them: building the grammar is a measured 0.17 s that `events` need not pay.
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_OUTPUT = 0, 1, 2, 3
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED = 3  # the run could not complete: the output failed for good, or the --jobs 2 worker died
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a tool killed by a closed pipe
 PROGRESS_MIN_BYTES = 32 << 20  # below this a run is over before a progress line helps
 
 class Profile(StrEnum):
@@ -232,11 +235,14 @@ def _run_batch(
     """Audit logs → ECS documents (spec None) or alerts, written to ``sink``; returns detection counts."""
     progress = _progress_for(paths)
     if jobs > 1:
-        from auditproc.offload import OffloadPipeline
+        from auditproc.offload import OffloadPipeline, WorkerError
 
         pipe = OffloadPipeline(settings, run_stats, reporter, spec, detector)
         try:
             _write_bytes(feed_inputs(pipe, paths, progress), sink, progress)
+        except WorkerError as exc:
+            reporter.say(str(exc))
+            raise typer.Exit(EXIT_FAILED) from None
         finally:
             pipe.close()
         return pipe.result.detect if pipe.result is not None else None
@@ -278,6 +284,7 @@ def _write_bytes(chunks: Iterable[bytes], sink: BinaryIO, progress: _Progress | 
         sink.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
+        raise typer.Exit(EXIT_PIPE_CLOSED) from None
     finally:
         if progress is not None:
             progress.done()
@@ -394,7 +401,7 @@ def follow_cmd(
         reporter.say(str(exc))
     except SinkError as exc:
         reporter.say(f"{exc}; the checkpoint covers what was delivered, exiting")
-        raise typer.Exit(EXIT_OUTPUT) from None
+        raise typer.Exit(EXIT_FAILED) from None
     finally:
         sink.close()
     raise typer.Exit(EXIT_OK)
@@ -480,14 +487,39 @@ def _progress_for(paths: list[str]) -> _Progress | None:
 
 
 def _quiet_broken_pipe() -> None:
-    # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+    # The reader went away (e.g. `| head`), or stopped reading and the run was interrupted: what is
+    # still buffered for stdout goes nowhere, so the exit neither fails on it nor waits for it.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
 
 
+class _Stopped(BaseException):
+    """A stop signal, raised where the main thread is so that every clean-up on the way out runs.
+
+    A BaseException that is not KeyboardInterrupt: nothing on the way up treats it as an error."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame: object) -> None:
+    # One signal is enough; a second would only cut the clean-up short.
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. SIGINT/SIGTERM: stop at once, exit 128 + the signal (follow handles its own)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
+    try:
+        app()
+    except _Stopped as stopped:
+        _quiet_broken_pipe()
+        Reporter().say("interrupted" if stopped.signum == signal.SIGINT else "terminated")
+        sys.exit(128 + stopped.signum)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ Normalising an exec event costs about as much as reading and grouping everything
 splitting the pipeline there nearly halves the wall time of ``events`` and ``replay`` on a host
 with a spare core. Only raw lines cross the process boundary; the worker re-reads their headers.
 Output order, and so the output itself, is exactly that of the single-process pipeline.
+
+Neither process can wait forever on the other: each closes its copy of the end of a queue it never
+writes, so the other's death reads as an end of file; the parent stops the worker whenever a run ends
+early; and neither waits at exit to deliver what its peer will never read.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import gc
 import multiprocessing
 import os
 import queue
+import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -25,7 +30,14 @@ from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStat
 CHUNK_EVENTS = 512  # events per message: large enough to amortise pickling, small for latency
 MAX_CHUNKS_IN_FLIGHT = 8  # bounds memory when the worker is the slower side
 
+WAIT_S = 0.05  # how long a send waits before passing on output instead
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
 _Payload = tuple[bytes | None, bytes, int, int, str, int, list[bytes]]
+
+
+class WorkerError(Exception):
+    """The worker failed or was stopped: output is incomplete. The message is one line."""
 
 
 @dataclass(slots=True)
@@ -66,8 +78,14 @@ class OffloadPipeline(ExecPipeline):
         # Objects that exist now are shared with the forked worker; keeping the collector off
         # them stops it from writing into (and so copying) every inherited page.
         gc.freeze()
-        self._worker.start()
-        gc.unfreeze()
+        # Held back until the worker has its own handlers (a Ctrl-C signals the whole process group).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self._worker.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+            gc.unfreeze()
+        self._outbox._writer.close()  # the worker's end (see the module docstring)
         self._chunk: list[_Payload] = []
         self._sent = self._received = 0
         self.result: WorkerResult | None = None
@@ -86,53 +104,76 @@ class OffloadPipeline(ExecPipeline):
         yield from super().finish()
         if self._chunk:
             yield from self._send()
-        self._inbox.put(None)
-        while True:
-            item = self._outbox.get()
-            if isinstance(item, WorkerResult):
-                self.result = item
-                break
-            self._received += 1
-            yield item
+        yield from self._put(None)
+        while self.result is None:
+            item = self._receive(block=True, timeout=None)
+            if item is not None:
+                yield item
         self._worker.join()
         self.stats.add_documents(self.result.stats)
-        if self.result.error:
-            raise RuntimeError(f"normalising worker failed: {self.result.error}")
 
     def close(self) -> None:
-        """Stop the worker if the run ends early (an error, a closed pipe)."""
+        """Stop the worker if the run ends early (an error, a closed pipe, a signal)."""
         if self._worker.is_alive():
             self._worker.terminate()
             self._worker.join()
+        # Chunks still queued for a stopped worker can never be sent: exit without waiting to.
+        self._inbox.cancel_join_thread()
 
     def _send(self) -> Iterator[bytes]:
         chunk, self._chunk = self._chunk, []
-        while True:
-            try:
-                self._inbox.put(chunk, timeout=0.05)
-                break
-            except queue.Full:
-                yield from self._drain(block=True)
+        yield from self._put(chunk)
         self._sent += 1
         yield from self._drain(block=False)
 
+    def _put(self, item: list[_Payload] | None) -> Iterator[bytes]:
+        while True:
+            try:
+                self._inbox.put(item, timeout=WAIT_S)
+                return
+            except queue.Full:
+                yield from self._drain(block=True)
+
     def _drain(self, block: bool) -> Iterator[bytes]:
         while self._received < self._sent:
-            try:
-                item = self._outbox.get(block=block, timeout=0.05 if block else None)
-            except queue.Empty:
+            item = self._receive(block, WAIT_S)
+            if item is None:
                 return
-            if isinstance(item, WorkerResult):  # the worker died early: surface it
-                self.result = item
-                raise RuntimeError(f"normalising worker failed: {item.error}")
             self._received += 1
             yield item
             block = False
+
+    def _receive(self, block: bool, timeout: float | None) -> bytes | None:
+        """The worker's next output; None when there is none yet or it was the final report."""
+        try:
+            item = self._outbox.get(block, timeout)
+        except queue.Empty:
+            return None
+        except (EOFError, OSError):  # its end closed before the final report
+            self._worker.join()
+            raise WorkerError(f"normalising worker stopped: {_exit_reason(self._worker.exitcode)}") from None
+        if isinstance(item, WorkerResult):
+            self.result = item
+            if item.error:
+                raise WorkerError(f"normalising worker failed: {item.error}")
+            return None
+        return item
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
 
 
 def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings: PipelineSettings,
           detector: Detector | DetectorSpec | None) -> None:
     """The worker process: payload chunks in, NDJSON bytes out, counts at the end."""
+    # Stopped by the parent (SIGTERM, default action); a Ctrl-C to the group is the parent's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    inbox._writer.close()  # the parent's end (see the module docstring)
     stats = RunStats()
     quiet = Reporter(stream=open(os.devnull, "w"))  # noqa: SIM115 - the parent already said it all
     try:
@@ -140,7 +181,11 @@ def _work(inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, settings:
             detector = build_detector(detector, quiet.say)
         pipe = ExecPipeline(settings, stats, quiet)
         while True:
-            chunk = inbox.get()
+            try:
+                chunk = inbox.get()
+            except (EOFError, OSError):  # the parent is gone: nobody will read what is left to send
+                outbox.cancel_join_thread()
+                return
             if chunk is None:
                 break
             out = bytearray()
