@@ -14,8 +14,10 @@ import re
 import select
 import stat
 import struct
+import sys
 import termios
 from collections.abc import Callable
+from typing import BinaryIO
 
 Say = Callable[[str], None]
 ShouldStop = Callable[[], bool]
@@ -27,7 +29,6 @@ TAIL_CHUNK_BYTES = 65536  # read back this much at a time looking for a file's l
 # Errors that may pass while the process keeps running: the data stays queued for a later flush.
 _RETRYABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.ENOBUFS})
 _GONE = frozenset({errno.EPIPE, errno.ECONNRESET})
-_KEPT = "undelivered output is kept and written again"
 _ADVICE = {
     errno.ENOENT: "create the directory or choose another --output",
     errno.ENOTDIR: "create the directory or choose another --output",
@@ -36,11 +37,11 @@ _ADVICE = {
     errno.EISDIR: "name a file, not a directory, in --output",
     errno.EROFS: "the filesystem is read-only: choose another --output",
     errno.ENXIO: "start the process that reads this FIFO first",
-    errno.ENOSPC: f"free space on that filesystem; {_KEPT}",
-    errno.EDQUOT: f"raise the quota or free space; {_KEPT}",
-    errno.EIO: f"check the device; {_KEPT}",
-    errno.EAGAIN: f"the destination is busy; {_KEPT}",
-    errno.ENOBUFS: f"the destination is busy; {_KEPT}",
+    errno.ENOSPC: "free space on that filesystem",
+    errno.EDQUOT: "raise the quota or free space",
+    errno.EIO: "check the device",
+    errno.EAGAIN: "the destination is busy",
+    errno.ENOBUFS: "the destination is busy",
     errno.EPIPE: "the reader went away; nothing more can be delivered",
     errno.ECONNRESET: "the reader went away; nothing more can be delivered",
 }
@@ -177,6 +178,32 @@ class StreamSink(Sink):
         self._attach(fd)
 
 
+class _ObjectSink(Sink):
+    """Writes to a Python binary stream that has no file descriptor (stdout inside a test harness)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__("stdout")
+        self._stream = stream
+
+    def flush(self, should_stop: ShouldStop | None = None) -> None:
+        """Hand the queue to the stream."""
+        self._stream.write(self._queue)
+        self._stream.flush()
+        self._queue.clear()
+
+
+def _stdout(should_stop: ShouldStop | None) -> Sink:
+    stream = sys.stdout.buffer
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return _ObjectSink(stream)
+    stream.flush()  # anything written through it before goes first
+    sink = StreamSink(fd, should_stop)
+    sink.name = "stdout"  # whatever descriptor it is (a test harness's capture has another)
+    return sink
+
+
 class FileSink(Sink):
     """Appends to ``path`` (created 0600), follows it to a new file when it is renamed or deleted, and
     keeps whole lines only: a torn last line is cut on open, a partly written line after a failed write."""
@@ -276,7 +303,7 @@ _OPENERS: dict[str, Callable[[str, Say, ShouldStop | None], Sink]] = {
 def open_sink(spec: str | None, say: Say = _silent, should_stop: ShouldStop | None = None) -> Sink:
     """The sink an ``--output`` value names: stdout for None or "-", a URL by its scheme, else a file."""
     if spec is None or spec == "-":
-        return StreamSink(1, should_stop)
+        return _stdout(should_stop)
     url = _SCHEME.fullmatch(spec)
     if url is None:
         return FileSink(spec, say, should_stop)
