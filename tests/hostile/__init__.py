@@ -29,4 +29,18 @@ Output and files
 - C1 controls and U+2028 in JSON output (output.dumps_line) ........... test_output::test_c1_controls_*
 - every stderr message escaped ........................................ test_output::test_a_malformed_line_*, test_every_stderr_*, test_rule_names_*
 - state file 0600, atomic; corrupt or unreadable → start at the end ... test_state (incl. three former crash-loop cases)
+
+Never lose an event, never hang, issue #10 (follow's faults are in tests/follow)
+- inode reused while stopped; checkpointed file rotated away ............ follow/test_tail_identity::test_a_reused_inode_*, test_a_checkpointed_file_rotated_away_*
+- kill -9 during rotation; a repeat is the same document ................ follow/test_faults::test_kill9_while_the_log_rotates_*, test_a_repeat_after_kill9_*
+- consumer gone, blocked stdout + SIGTERM, disk full (tmpfs, /dev/full) .. follow/test_faults::test_consumer_gone_*, test_sigterm_ends_*, test_disk_full_*
+- output renamed with and without SIGHUP; torn line; 0600; missing dir .. follow/test_faults::test_a_renamed_output_*, test_a_torn_line_*, test_*_one_line; test_batch_output
+- two followers, planted state, state directory that cannot be made ..... follow/test_faults::test_a_second_follower_*, test_as_root_*, test_a_state_directory_*
+- -j 2: | head, Ctrl-C once and twice, SIGTERM, a dead worker ........... test_shutdown
+- truncated / corrupt / trailing-garbage gzip in a rotated set .......... test_archives
+- FIFO, socket, device as PATH ......................................... test_archives::test_a_socket_*, test_a_device_*, follow/test_tail_identity::test_a_fifo_or_socket_*
+- deep nesting, huge queries and files, SIGHUP with a broken rule ....... test_rules::test_a_query_nesting_*, test_a_query_over_*, follow/test_restart::test_sighup_*
+- non-boolean conditions ............................................... eql/test_syntax
+- id collision; relayed node= .......................................... test_assemble, test_parse, fixtures/id-collision, fixtures/syslog-relay
+- the soak: 20 kills -9 while the log rotates every second .............. bench/follow_soak.py (too slow for the suite)
 """
