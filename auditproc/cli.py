@@ -16,6 +16,7 @@ import typer
 
 from auditproc import __version__
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
+from auditproc.config import DEFAULT_CONFIG_PATH, ConfigError, command_defaults, config_path, read_config
 from auditproc.ecs import EcsSettings
 from auditproc.identity import UserDb, UserDbError
 from auditproc.output import dumps_line
@@ -118,6 +119,31 @@ GroupOpt = Annotated[
 ]
 
 
+def _apply_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | None) -> None:
+    """--config: the file's values become this command's defaults, so flags still win."""
+    path = config_path(value)
+    if path is None or ctx.resilient_parsing:
+        return
+    names: list[str] = []
+    at: typer.Context | None = ctx
+    while at is not None and at.parent is not None:
+        names.insert(0, str(at.info_name))
+        at = at.parent
+    try:
+        ctx.default_map = command_defaults(path, read_config(path), ctx.find_root().command, tuple(names), ctx)
+    except ConfigError as exc:
+        Reporter().say(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="FILE", is_eager=True, expose_value=False, callback=_apply_config,
+                 help=f"TOML file of option values (README: Configuration file); flags win over it. "
+                 f"Default: {DEFAULT_CONFIG_PATH} when it exists."),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"auditproc {__version__}")
@@ -136,6 +162,7 @@ def _main(
 @app.command()
 def events(
     paths: PathsArg = None,
+    config_file: ConfigOpt = None,
     host: HostOpt = None,
     stats: StatsOpt = False,
     ecs_profile: ProfileOpt = Profile.auditd,
@@ -163,6 +190,7 @@ def events(
 @app.command()
 def replay(
     paths: PathsArg = None,
+    config_file: ConfigOpt = None,
     rules: RulesOpt = None,
     all_rules: AllRulesOpt = False,
     exceptions: ExceptionsOpt = None,
@@ -286,6 +314,7 @@ def _write_bytes(chunks: Iterable[bytes], sink: BinaryIO, progress: _Progress | 
 @app.command("follow")
 def follow_cmd(
     path: Annotated[str, typer.Argument(help="The live audit log.")] = "/var/log/audit/audit.log",
+    config_file: ConfigOpt = None,
     rules: RulesOpt = None,
     all_rules: AllRulesOpt = False,
     exceptions: ExceptionsOpt = None,
@@ -420,6 +449,7 @@ RulePathsArg = Annotated[
 @rules_app.command("list")
 def rules_list(
     paths: RulePathsArg = None,
+    config_file: ConfigOpt = None,
     all_rules: Annotated[bool, typer.Option("--all-rules", help="Count rules for any data source as runnable.")] = False,
 ) -> None:
     """One line per rule: whether it runs on auditd input, its severity, id and name."""
@@ -437,7 +467,7 @@ def rules_list(
 
 
 @rules_app.command("check")
-def rules_check(paths: RulePathsArg = None) -> None:
+def rules_check(paths: RulePathsArg = None, config_file: ConfigOpt = None) -> None:
     """Print every problem as file:line:column: message; exit 2 when there is any error."""
     from auditproc.ruleset import default_rules_dir, load_rules
 
