@@ -58,7 +58,6 @@ class InputFormat(StrEnum):
 app = typer.Typer(
     help="Read Linux audit logs, normalise exec events to ECS, and run EQL detection rules on them.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
