@@ -21,7 +21,7 @@ FILES = (
     ("/var/log/audit/audit.log", "The log follow reads by default."),
     ("/var/log/auditproc/alerts.ndjson", "Where the shipped systemd unit's configuration appends alerts."),
 )
-SEE_ALSO = "auditd(8), auditd.conf(5), ausearch(8), systemd.exec(5), logrotate(8)"
+SEE_ALSO = "auditd(8), auditd.conf(5), ausearch(8), systemd.service(5), logrotate(8)"
 
 
 def escape(text: str) -> str:
