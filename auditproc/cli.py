@@ -17,6 +17,7 @@ import typer
 
 from auditproc import __version__
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
+from auditproc.config import DEFAULT_CONFIG_PATH, ConfigError, command_defaults, config_path, read_config
 from auditproc.ecs import EcsSettings
 from auditproc.identity import UserDb, UserDbError
 from auditproc.output import dumps_line
@@ -62,7 +63,6 @@ class InputFormat(StrEnum):
 app = typer.Typer(
     help="Read Linux audit logs, normalise exec events to ECS, and run EQL detection rules on them.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -107,7 +107,9 @@ AllRulesOpt = Annotated[
 ExceptionsOpt = Annotated[
     list[Path] | None, typer.Option("--exceptions", help="Kibana exception list export (NDJSON); repeatable.")
 ]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Append to this file instead of stdout.")]
+OutputOpt = Annotated[
+    str | None, typer.Option("--output", "-o", help="Append to this file instead of stdout ('-': stdout).")
+]
 KibanaOpt = Annotated[bool, typer.Option("--kibana-compat", help="Also write the familiar kibana.alert.* fields.")]
 DEFAULT_JOBS = 2 if (os.cpu_count() or 1) > 1 else 1
 JobsOpt = Annotated[
@@ -120,6 +122,31 @@ PasswdOpt = Annotated[
 ]
 GroupOpt = Annotated[
     Path | None, typer.Option("--group", help="group file of the host the log came from, for group names.")
+]
+
+
+def _apply_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | None) -> None:
+    """--config: the file's values become this command's defaults, so flags still win."""
+    path = config_path(value)
+    if path is None or ctx.resilient_parsing:
+        return
+    names: list[str] = []
+    at: typer.Context | None = ctx
+    while at is not None and at.parent is not None:
+        names.insert(0, str(at.info_name))
+        at = at.parent
+    try:
+        ctx.default_map = command_defaults(path, read_config(path), ctx.find_root().command, tuple(names), ctx)
+    except ConfigError as exc:
+        Reporter().say(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="FILE", is_eager=True, expose_value=False, callback=_apply_config,
+                 help=f"TOML file of option values (README: Configuration file); flags win over it. "
+                 f"Default: {DEFAULT_CONFIG_PATH} when it exists."),
 ]
 
 
@@ -141,6 +168,7 @@ def _main(
 @app.command()
 def events(
     paths: PathsArg = None,
+    config_file: ConfigOpt = None,
     host: HostOpt = None,
     stats: StatsOpt = False,
     ecs_profile: ProfileOpt = Profile.auditd,
@@ -168,6 +196,7 @@ def events(
 @app.command()
 def replay(
     paths: PathsArg = None,
+    config_file: ConfigOpt = None,
     rules: RulesOpt = None,
     all_rules: AllRulesOpt = False,
     exceptions: ExceptionsOpt = None,
@@ -278,10 +307,10 @@ def _write_all(docs: Iterable[dict], sink: Sink, progress: _Progress | None) -> 
     _write_bytes((dumps_line(doc) for doc in docs), sink, progress)
 
 
-def _open_output(output: Path | None, reporter: Reporter) -> Sink:
+def _open_output(output: str | None, reporter: Reporter) -> Sink:
     """The sink behind ``--output`` (stdout when None); a one-line error and exit 2 if it cannot be opened."""
     try:
-        return open_sink(None if output is None else str(output), reporter.say)
+        return open_sink(output, reporter.say)
     except SinkError as exc:
         reporter.say(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
@@ -308,6 +337,7 @@ def _write_bytes(chunks: Iterable[bytes], sink: Sink, progress: _Progress | None
 @app.command("follow")
 def follow_cmd(
     path: Annotated[str, typer.Argument(help="The live audit log.")] = "/var/log/audit/audit.log",
+    config_file: ConfigOpt = None,
     rules: RulesOpt = None,
     all_rules: AllRulesOpt = False,
     exceptions: ExceptionsOpt = None,
@@ -438,6 +468,7 @@ RulePathsArg = Annotated[
 @rules_app.command("list")
 def rules_list(
     paths: RulePathsArg = None,
+    config_file: ConfigOpt = None,
     all_rules: Annotated[bool, typer.Option("--all-rules", help="Count rules for any data source as runnable.")] = False,
 ) -> None:
     """One line per rule: whether it runs on auditd input, its severity, id and name."""
@@ -455,7 +486,7 @@ def rules_list(
 
 
 @rules_app.command("check")
-def rules_check(paths: RulePathsArg = None) -> None:
+def rules_check(paths: RulePathsArg = None, config_file: ConfigOpt = None) -> None:
     """Print every problem as file:line:column: message; exit 2 when there is any error."""
     from auditproc.ruleset import default_rules_dir, load_rules
 

@@ -22,6 +22,7 @@ from auditproc.eql.compiler import field_getter
 from auditproc.eql.patterns import compile_lucene, lucene_to_regex, re2
 from auditproc.eql.values import iter_leaves
 from auditproc.eql.values import text as keyword_text
+from auditproc.tomlpos import decode_error, key_offset, key_position, line_column, table_position
 
 DEFAULT_MAX_SIGNALS = 100
 DEFAULT_INTERVAL = "5m"
@@ -38,7 +39,6 @@ AUDITD_INDEX_EXAMPLES = ("auditbeat-8.17.0", "logs-auditd_manager.auditd-default
 
 SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)([smhd])")
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)$")
 
 
 def parse_duration(text: str) -> int:
@@ -289,7 +289,7 @@ def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | 
     except OSError as exc:
         return [RuleProblem(path, None, None, f"cannot read: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
-        line, column = _line_column(exc.object.decode("utf-8", "replace"), exc.start)
+        line, column = line_column(exc.object.decode("utf-8", "replace"), exc.start)
         return [RuleProblem(path, line, column, "not valid UTF-8")]
     try:
         data = tomllib.loads(text)
@@ -308,7 +308,7 @@ def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | 
     if rule["type"] != "eql" or language != "eql":
         return SkippedRule(path, name, f"not EQL: type {rule['type']!r}, language {language!r}")
     if not isinstance(rule.get("query"), str):
-        line, column = _key_position(text, "rule", "query")
+        line, column = key_position(text, "rule", "query")
         return [RuleProblem(path, line, column, "an eql rule needs a 'query' string")]
 
     try:
@@ -357,14 +357,14 @@ def _check_rule_table(path: Path, text: str, rule: Mapping[str, Any]) -> list[Ru
     """Return the problems with the ``[rule]`` table's keys and value types (empty when it is valid)."""
     missing = [key for key in REQUIRED_RULE_KEYS if key not in rule]
     if missing:
-        line, column = _table_position(text, "rule")
+        line, column = table_position(text, "rule")
         return [RuleProblem(path, line, column, f"[rule] is missing required key(s): {', '.join(missing)}")]
 
     problems: list[RuleProblem] = []
 
     def check(key: str, ok: bool, expected: str) -> None:
         if key in rule and not ok:
-            line, column = _key_position(text, "rule", key)
+            line, column = key_position(text, "rule", key)
             problems.append(RuleProblem(path, line, column, f"'{key}' must be {expected}, got {rule[key]!r}"))
 
     for key in (
@@ -471,60 +471,9 @@ def _threat(table: Mapping[str, Any]) -> Threat:
 # --- positions in the TOML text -------------------------------------------------------------------
 
 
-def _line_column(text: str, offset: int) -> tuple[int, int]:
-    """Return the 1-based line and column of a character offset."""
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
 def _toml_problem(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> RuleProblem:
-    """Turn a TOML decode error into a problem; tomllib on 3.11 only has the position in its message."""
-    message = str(exc)
-    match = _TOML_POSITION.search(message)
-    if match:
-        return RuleProblem(
-            path, int(match.group(1)), int(match.group(2)), f"TOML: {message[: match.start()].strip()}"
-        )
-    line, column = _line_column(text, len(text.rstrip()))  # just after the last character written
-    return RuleProblem(
-        path, line, column, f"TOML: {message.replace(' (at end of document)', '')} at end of file"
-    )
-
-
-def _table_spans(text: str) -> Iterator[tuple[str, int, int]]:
-    """Yield (table name, start offset of its header, offset where its body ends) for each table header."""
-    headers = [
-        (m.group(1).strip(), m.start())
-        for m in re.finditer(r"^[ \t]*\[\[?([^\[\]\n]+)\]\]?[ \t]*(?:#.*)?$", text, re.MULTILINE)
-    ]
-    for i, (name, start) in enumerate(headers):
-        end = headers[i + 1][1] if i + 1 < len(headers) else len(text)
-        yield name, start, end
-
-
-def _table_position(text: str, table: str) -> tuple[int, int]:
-    """Return the position of a table's header, or of the file start when it has none."""
-    for name, start, _ in _table_spans(text):
-        if name == table:
-            return _line_column(text, text.index("[", start))
-    return 1, 1
-
-
-def _key_offset(text: str, table: str, key: str) -> re.Match[str] | None:
-    """Find ``key = `` inside ``table``; the match ends where the value starts."""
-    pattern = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=[ \t]*", re.MULTILINE)
-    for name, start, end in _table_spans(text):
-        if name == table:
-            return pattern.search(text, start, end)
-    return None
-
-
-def _key_position(text: str, table: str, key: str) -> tuple[int, int]:
-    """Return the position of a key's value, or of its table's header when the key is absent."""
-    match = _key_offset(text, table, key)
-    if match is None:
-        return _table_position(text, table)
-    return _line_column(text, match.end())
+    """Turn a TOML decode error into a problem."""
+    return RuleProblem(path, *decode_error(text, exc))
 
 
 def _query_position(text: str, line: int | None, column: int | None) -> tuple[int | None, int | None]:
@@ -532,7 +481,7 @@ def _query_position(text: str, line: int | None, column: int | None) -> tuple[in
 
     Exact for literal strings (``'''…'''``, the usual form); for basic strings escapes can shift columns.
     """
-    match = _key_offset(text, "rule", "query")
+    match = key_offset(text, "rule", "query")
     if match is None or line is None:
         return line, column
     start = match.end()
@@ -546,7 +495,7 @@ def _query_position(text: str, line: int | None, column: int | None) -> tuple[in
                         start += len(newline)
                         break
             break
-    first_line, first_column = _line_column(text, start)
+    first_line, first_column = line_column(text, start)
     if line == 1:
         return first_line, first_column + (column or 1) - 1
     return first_line + line - 1, column
