@@ -35,7 +35,7 @@ from auditproc.sources import DEFAULT_MAX_LINE_BYTES, expand_inputs
 from auditproc.timeexpr import iso_ms, parse_time
 
 if TYPE_CHECKING:
-    from auditproc.detect import Detector, DetectorSpec, DetectStats
+    from auditproc.detect import Detector, DetectorSpec, DetectStats, Verbosity
 
 # The detection modules (EQL grammar, rule loader, alerts) are imported inside the commands
 # that use them: building the grammar is a measured 0.17 s that `events` need not pay.
@@ -117,6 +117,10 @@ JobsOpt = Annotated[
     typer.Option("--jobs", "-j", min=1, max=2,
                  help="2: read and group in one process, normalise and detect in another (same output)."),
 ]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Say every rule that is skipped or cannot fire, and why.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Say nothing about the rules loaded (errors still).")]
 PasswdOpt = Annotated[
     Path | None, typer.Option("--passwd", help="passwd file of the host the log came from, for user names.")
 ]
@@ -215,6 +219,8 @@ def replay(
     passwd: PasswdOpt = None,
     group: GroupOpt = None,
     stats: StatsOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
     jobs: JobsOpt = DEFAULT_JOBS,
     window_ms: WindowOpt = DEFAULT_WINDOW_MS,
     max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
@@ -240,8 +246,10 @@ def replay(
     spec = DetectorSpec(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
         since_iso, until_iso, load_jobs=jobs,
+        profile=None if input_format is InputFormat.ecs else ecs_profile.value,
     )
-    detector = _detector(spec, reporter)  # says every problem before any input is read
+    # says every problem before any input is read
+    detector = _detector(spec, reporter, _verbosity(verbose, quiet, reporter))
     run_stats = RunStats()
     sink = _open_output(output, reporter)
     try:
@@ -367,6 +375,8 @@ def follow_cmd(
                            help="Exit 3 when the output fails (disk full, I/O error) instead of retrying.")
     ] = False,
     host: HostOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
     window_ms: WindowOpt = DEFAULT_WINDOW_MS,
     max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
     max_line_bytes: LineCapOpt = DEFAULT_MAX_LINE_BYTES,
@@ -393,9 +403,11 @@ def follow_cmd(
     # A live local log: this machine's user database is the right one.
     settings = dataclasses.replace(settings, userdb=UserDb.local())
     spec = DetectorSpec(
-        tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat)
+        tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
+        profile=ecs_profile.value,
     )
-    detector = _detector(spec, reporter)
+    verbosity = _verbosity(verbose, quiet, reporter)
+    detector = _detector(spec, reporter, verbosity)
     sink = _open_output(output, reporter)
 
     def render(doc: dict) -> bytes:
@@ -406,7 +418,7 @@ def follow_cmd(
     def reload() -> None:
         nonlocal detector
         try:
-            detector = _detector(spec, reporter)
+            detector = _detector(spec, reporter, verbosity)
             reporter.say("rules reloaded")
         except typer.Exit:
             reporter.say("reload failed: keeping the rules that were running")
@@ -448,13 +460,22 @@ def follow_cmd(
     raise typer.Exit(EXIT_OK)
 
 
-def _detector(spec: DetectorSpec, reporter: Reporter) -> Detector:
+def _detector(spec: DetectorSpec, reporter: Reporter, verbosity: Verbosity) -> Detector:
     from auditproc.detect import DetectorError, build_detector
 
     try:
-        return build_detector(spec, reporter.say)
+        return build_detector(spec, reporter.say, verbosity)
     except DetectorError:
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def _verbosity(verbose: bool, quiet: bool, reporter: Reporter) -> Verbosity:
+    from auditproc.detect import Verbosity
+
+    if verbose and quiet:
+        reporter.say("--verbose and --quiet: choose one")
+        raise typer.Exit(EXIT_USAGE)
+    return Verbosity.VERBOSE if verbose else Verbosity.QUIET if quiet else Verbosity.SUMMARY
 
 
 rules_app = typer.Typer(help="List and check EQL rule files (Elastic detection-rules TOML layout).", no_args_is_help=True)
@@ -470,33 +491,50 @@ def rules_list(
     paths: RulePathsArg = None,
     config_file: ConfigOpt = None,
     all_rules: Annotated[bool, typer.Option("--all-rules", help="Count rules for any data source as runnable.")] = False,
+    ecs_profile: ProfileOpt = Profile.auditd,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also name every rule's file.")] = False,
 ) -> None:
-    """One line per rule: whether it runs on auditd input, its severity, id and name."""
-    from auditproc.ruleset import default_rules_dir, load_rules
+    """One line per rule: whether it runs on audit input (runs, cannot fire, skipped) and why, its severity, id and name."""
+    from auditproc.ruleset import cannot_fire, default_rules_dir, load_rules
 
     load = load_rules(paths or [default_rules_dir()], all_rules=all_rules)
+    blocked = 0
     for rule in load.rules:
-        typer.echo(printable(f"runs     {rule.severity:<8} {rule.rule_id}  {rule.name}"))
+        why = cannot_fire(rule, ecs_profile.value)
+        blocked += why is not None
+        status, tail = ("runs", "") if why is None else ("cannot fire", f": {why}")
+        where = f"  ({rule.path})" if verbose else ""
+        typer.echo(printable(f"{status:<11}  {rule.severity:<8} {rule.rule_id}  {rule.name}{tail}{where}"))
     for skipped in load.skipped:
-        typer.echo(printable(f"skipped  {'':<8} {skipped.path.name}  {skipped.name}: {skipped.reason}"))
+        where = skipped.path if verbose else skipped.path.name
+        typer.echo(printable(f"{'skipped':<11}  {'':<8} {where}  {skipped.name}: {skipped.reason}"))
     for problem in load.errors:
-        typer.echo(printable(f"error    {problem}"))
-    typer.echo(f"{len(load.rules)} runnable, {len(load.skipped)} skipped, {len(load.errors)} errors", err=True)
+        typer.echo(printable(f"{'error':<11}  {problem}"))
+    typer.echo(load.summary(blocked), err=True)
     raise typer.Exit(EXIT_USAGE if load.errors else EXIT_OK)
 
 
 @rules_app.command("check")
-def rules_check(paths: RulePathsArg = None, config_file: ConfigOpt = None) -> None:
-    """Print every problem as file:line:column: message; exit 2 when there is any error."""
-    from auditproc.ruleset import default_rules_dir, load_rules
+def rules_check(
+    paths: RulePathsArg = None, ecs_profile: ProfileOpt = Profile.auditd, config_file: ConfigOpt = None
+) -> None:
+    """Print every problem as file:line:column: message, and why a rule cannot fire; exit 2 when there is any error."""
+    from auditproc.ruleset import cannot_fire, default_rules_dir, load_rules
 
     load = load_rules(paths or [default_rules_dir()], all_rules=True)
     for problem in load.errors:
         typer.echo(printable(str(problem)))
     for skipped in load.skipped:
         typer.echo(printable(f"{skipped.path}: note: {skipped.name}: {skipped.reason}"))
+    blocked = 0
+    for rule in load.rules:
+        why = cannot_fire(rule, ecs_profile.value)
+        if why is not None:
+            blocked += 1
+            typer.echo(printable(f"{rule.path}: note: {rule.name}: cannot fire: {why}"))
     typer.echo(
-        f"{len(load.rules)} rules compile, {len(load.skipped)} set aside, {len(load.errors)} errors", err=True
+        f"{len(load.rules) - blocked} rules can fire, {blocked} cannot, {len(load.skipped)} set aside, "
+        f"{len(load.errors)} errors", err=True,
     )
     raise typer.Exit(EXIT_USAGE if load.errors else EXIT_OK)
 

@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
 from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
-from auditproc.ruleset import RuleTable, default_rules_dir, load_rules
+from auditproc.ruleset import RuleTable, cannot_fire, default_rules_dir, load_rules
 
 
 class DetectorError(Exception):
     """Rules or exceptions that cannot be used; the messages were already said."""
+
+
+class Verbosity(IntEnum):
+    """How much loading the rules says on stderr: errors always, then nothing, one line, or every rule."""
+
+    QUIET = 0
+    SUMMARY = 1
+    VERBOSE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +36,34 @@ class DetectorSpec:
     since: str | None = None
     until: str | None = None
     load_jobs: int = 1  # processes that read the rule files (2: a forked helper reads every other file)
+    # The ECS profile of the documents detected on; None when auditproc did not build them
+    # (--input-format ecs): then no rule is said to be unable to fire.
+    profile: str | None = "auditd"
 
 
-def build_detector(spec: DetectorSpec, say: Callable[[str], None]) -> Detector:
-    """Load rules and exceptions into a Detector; every problem is said, then DetectorError raised."""
+def build_detector(spec: DetectorSpec, say: Callable[[str], None], verbosity: Verbosity = Verbosity.QUIET) -> Detector:
+    """Load rules and exceptions into a Detector; every problem is said, then DetectorError raised.
+
+    Rules that cannot fire on the documents stay loaded (an exception list they name is theirs,
+    not global); they are only reported apart.
+    """
     load = load_rules(spec.rules or [default_rules_dir()], all_rules=spec.all_rules, jobs=spec.load_jobs)
-    for skipped in load.skipped:
-        say(f"skipped rule {skipped.name!r} ({skipped.path}): {skipped.reason}")
+    blocked = []
+    if spec.profile is not None and verbosity is not Verbosity.QUIET:
+        blocked = [(rule, why) for rule in load.rules if (why := cannot_fire(rule, spec.profile))]
+    if verbosity is Verbosity.VERBOSE:
+        for skipped in load.skipped:
+            say(f"skipped rule {skipped.name!r} ({skipped.path}): {skipped.reason}")
+        for rule, why in blocked:
+            say(f"rule {rule.name!r} ({rule.path}) cannot fire: {why}")
     for problem in load.errors:
         say(f"rule error: {problem}")
     if load.errors:
         raise DetectorError("rule errors")
+    if verbosity is Verbosity.SUMMARY:
+        say(f"{load.summary(len(blocked))}; -v for the list" if load.skipped or blocked else load.summary())
     if not load.rules:
-        say("no rules to run (see the skipped rules above, or try --all-rules)")
+        say("no rules to run (-v lists the skipped rules; --all-rules runs rules for any data source)")
         raise DetectorError("no rules")
     exception_set = None
     if spec.exceptions:

@@ -273,14 +273,17 @@ def iter_documents(
 def feed_inputs(pipe: ExecPipeline, paths: Iterable[str], progress: Callable[[int], None] | None = None) -> Iterator:
     """Run every input through ``pipe``, then finish it; yields what the pipeline yields."""
     stats, reporter = pipe.stats, pipe.reporter
-    for inp, stream in _open_each(paths, stats, reporter):
+    for inp, stream in _open_each(paths, stats, reporter, "audit records"):
         pipe.lineno = 0
+        records = stats.records
         try:
             yield from pipe.feed(read_lines(stream, pipe.settings.max_line_bytes), inp.name, progress=progress)
         except OSError as exc:  # say where, keep what was read
             _input_damaged(inp, pipe.lineno, f"read error: {exc.strerror or exc}", stats, reporter)
         else:
             _input_damaged(inp, pipe.lineno, _damage(stream), stats, reporter)
+        if pipe.lineno and stats.records == records:  # lines, yet none of them a record
+            reporter.say(f"no audit records found in {inp.name}")
     yield from pipe.finish()
 
 
@@ -297,7 +300,7 @@ def enriched_documents(
 
 def iter_ecs_input(paths: Iterable[str], stats: RunStats, reporter: Reporter) -> Iterable[dict]:
     """ECS documents from NDJSON inputs (Auditbeat, Elastic Agent, exports); bad lines are counted."""
-    for inp, stream in _open_each(paths, stats, reporter):
+    for inp, stream in _open_each(paths, stats, reporter, "ECS documents"):
         lineno = 0
         try:
             for line in read_lines(stream):
@@ -361,10 +364,16 @@ def _input_damaged(inp: InputFile, lineno: int, damage: str | None, stats: RunSt
 
 
 def _open_each(
-    paths: Iterable[str], stats: RunStats, reporter: Reporter
+    paths: Iterable[str], stats: RunStats, reporter: Reporter, what: str
 ) -> Iterator[tuple[InputFile, BinaryIO | GzipReader]]:
-    """Each input opened in turn; one that cannot be opened is reported and counted, not fatal."""
-    for inp in expand_inputs(list(paths)):
+    """Each input opened in turn; one that cannot be opened is reported and counted, not fatal.
+
+    Reading a terminal (no PATH given, stdin not redirected) is said, or auditproc would seem to hang.
+    """
+    paths = list(paths)
+    if not paths and sys.stdin is not None and sys.stdin.isatty():
+        reporter.say(f"reading {what} from stdin (Ctrl-D to end)")
+    for inp in expand_inputs(paths, reporter.say):
         try:
             stream = open_input(inp)
         except InputError as exc:

@@ -10,12 +10,14 @@ import os
 import re
 import stat
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from auditproc.emitted import PROFILES, Emitted, emitted
 from auditproc.eql import CompiledQuery, EqlSyntaxError, EqlUnsupportedError, compile_query
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
 from auditproc.eql.compiler import field_getter
@@ -157,6 +159,17 @@ class SkippedRule(NamedTuple):
         """Return the reason's kind: ``not EQL``, ``unsupported``, ``maturity``, ``data source`` or ``duplicate``."""
         return self.reason.partition(":")[0]
 
+    @property
+    def label(self) -> str:
+        """Return the reason in a word or two for counts: ``sequence``, ``development``, ``no auditd index``, …"""
+        kind, _, detail = self.reason.partition(": ")
+        if kind in ("unsupported", "maturity"):
+            return detail.partition(" (")[0]
+        return SKIP_LABELS.get(kind, kind)
+
+
+SKIP_LABELS = {"data source": "no auditd index", "duplicate": "duplicate rule_id"}
+
 
 @dataclass(slots=True)
 class RuleLoad:
@@ -165,6 +178,22 @@ class RuleLoad:
     rules: list[Rule] = field(default_factory=list)
     skipped: list[SkippedRule] = field(default_factory=list)
     errors: list[RuleProblem] = field(default_factory=list)
+
+    def summary(self, cannot_fire: int = 0) -> str:
+        """Return the counts in one line: ``100 rules run, 15 cannot fire, 111 skipped: 99 no auditd index, …``.
+
+        ``cannot_fire`` of the loaded rules are counted apart from those that run.
+        """
+        parts = [f"{len(self.rules) - cannot_fire} rules run"]
+        if cannot_fire:
+            parts.append(f"{cannot_fire} cannot fire")
+        labels = Counter(skipped.label for skipped in self.skipped)
+        if labels:
+            why = ", ".join(f"{n} {label}" for label, n in sorted(labels.items(), key=lambda item: (-item[1], item[0])))
+            parts.append(f"{len(self.skipped)} skipped: {why}")
+        if self.errors:
+            parts.append(f"{len(self.errors)} errors")
+        return ", ".join(parts)
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -823,6 +852,76 @@ def _fold_wildcard(text: str) -> str:
     """Case-fold a value so that ASCII prefixes and suffixes compare as ``re.IGNORECASE`` does."""
     return text.lower() if text.isascii() else text.translate(_WILDCARD_FOLD).lower()
 
+
+
+# --- whether a rule can fire on auditproc's documents ---------------------------------------------
+
+
+def cannot_fire(rule: Rule, profile: str) -> str | None:
+    """Return why ``rule`` matches no document auditproc builds under ``profile``, or None when one may match.
+
+    Conservative: only what every match needs is judged (its category, and the positive string
+    predicates on plain fields of the rule table's branches, which a missing field makes false);
+    ``not``, ``!=`` and functions, true on a missing field or beyond this, never rule a rule out.
+    """
+    reason = _cannot_fire(rule, emitted(profile))
+    if reason is None:
+        return None
+    other = next((p for p in PROFILES if p != profile and _cannot_fire(rule, emitted(p)) is None), None)
+    return reason if other is None else f"{reason} (it can with --ecs-profile {other})"
+
+
+def _cannot_fire(rule: Rule, shape: Emitted) -> str | None:
+    compiled = rule.compiled
+    if compiled.category != "any":
+        category = (Alternative(compiled.category_field, frozenset({Probe(EXACT, compiled.category)})),)
+        if _impossible(category, shape):
+            return _why(category, shape)
+    branches = _branches(compiled.ast.condition)
+    if branches is None:
+        return None
+    reasons = []
+    for clauses in branches:
+        blocked = next((clause for clause in clauses if _impossible(clause, shape)), None)
+        if blocked is None:
+            return None
+        reasons.append(_why(blocked, shape))
+    return "; ".join(dict.fromkeys(reasons))
+
+
+def _impossible(clause: Clause, shape: Emitted) -> bool:
+    """Return whether no document of ``shape`` satisfies any alternative of ``clause``."""
+    for alt in clause:
+        if not shape.has(alt.field):
+            continue
+        values = shape.values.get(alt.field)
+        if values is None or any(probe.accepts(value) for probe in alt.probes for value in values):
+            return False
+    return True
+
+
+def _why(clause: Clause, shape: Emitted) -> str:
+    reasons = []
+    for alt in clause:
+        wanted = sorted(alt.probes)
+        if not shape.has(alt.field):
+            reasons.append(f"needs {alt.field}, never produced")
+        elif alt.field == CATEGORY_FIELD and all(probe.kind in (EXACT, FOLDED) for probe in wanted):
+            reasons.append(f"{' and '.join(probe.text for probe in wanted)} events are not produced")
+        else:
+            shown = ", ".join(_shown(probe) for probe in wanted[:MAX_SHOWN_VALUES])
+            more = ", …" if len(wanted) > MAX_SHOWN_VALUES else ""
+            produced = ", ".join(f'"{value}"' for value in sorted(shape.values[alt.field]))
+            reasons.append(f"needs {alt.field} {shown}{more}; auditproc produces only {produced}")
+    return " or ".join(reasons)
+
+
+MAX_SHOWN_VALUES = 4  # in a reason; the rule file has them all
+_SHOWN = {PREFIX: '"{}*"', SUFFIX: '"*{}"', CONTAINS: '"*{}*"', REGEX: "/{}/"}
+
+
+def _shown(probe: Probe) -> str:
+    return _SHOWN.get(_PLAIN_KIND.get(probe.kind, probe.kind.removeprefix("folded-")), '"{}"').format(probe.text)
 
 
 # What a value selects: rule positions found, branch entries found, joint checks that hold.

@@ -7,7 +7,7 @@ import re
 import stat
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +15,12 @@ from typing import BinaryIO
 DEFAULT_MAX_LINE_BYTES = 16 << 20  # laurel#101 saw 3.5 MB EXECVE lines; cap well above
 _READ_CHUNK_BYTES = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 and CM = deflate, the only method gzip defines
+# Compressions auditproc does not read, by magic bytes: (name, tool that decompresses to stdout).
+_OTHER_COMPRESSIONS = (
+    (b"\x28\xb5\x2f\xfd", "zstd", "zstdcat"),
+    (b"\xfd\x37\x7a\x58\x5a\x00", "xz", "xzcat"),
+    (b"BZh", "bzip2", "bzcat"),
+)
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib reads the gzip header and checks CRC and length itself
 _NOT_NUL = re.compile(rb"[^\0]")
 _ZLIB_REASONS = {"incorrect data check": "CRC check failed", "incorrect length check": "length check failed"}
@@ -34,14 +40,20 @@ class InputFile:
     name: str
 
 
-def expand_inputs(paths: list[str]) -> list[InputFile]:
-    """Files to read, in order: a directory becomes its rotated set, oldest first."""
+def expand_inputs(paths: list[str], say: Callable[[str], None] | None = None) -> list[InputFile]:
+    """Files to read, in order: a directory becomes its rotated set, oldest first.
+
+    ``say`` is told of each directory inside a given one: a rotated set is flat, so they are not read.
+    """
     out: list[InputFile] = []
     for p in paths or ["-"]:
         if p == "-":
             out.append(InputFile("-", "<stdin>"))
         elif os.path.isdir(p):
             out.extend(InputFile(str(f), str(f)) for f in rotated_set(Path(p)))
+            for sub in sorted(f for f in Path(p).iterdir() if f.is_dir() and not f.name.startswith(".")):
+                if say is not None:
+                    say(f"{sub}: a directory inside {p}, skipped (only the files of a rotated set are read)")
         else:
             out.append(InputFile(p, p))
     return out
@@ -91,8 +103,16 @@ def open_input(inp: InputFile) -> BinaryIO | GzipReader:
     except InputError:
         raw.close()
         raise
-    if raw.peek(len(_GZIP_MAGIC))[:len(_GZIP_MAGIC)] == _GZIP_MAGIC:
+    head = raw.peek(len(_GZIP_MAGIC))
+    if head.startswith(_GZIP_MAGIC):
         return GzipReader(raw)
+    for magic, name, tool in _OTHER_COMPRESSIONS:
+        if head.startswith(magic):
+            raw.close()
+            raise InputError(
+                f"{inp.name}: looks like {name}-compressed data: decompress it first, "
+                f"e.g. {tool} {inp.name} | auditproc replay -"
+            )
     return raw
 
 

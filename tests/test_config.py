@@ -64,8 +64,8 @@ def test_the_log_paths_come_from_the_file(tmp_path):
         (["events", LOG], "events", "stats = true", "exec events:"),
         (["replay", LOG], "replay", "stats = true", "alerts:"),
         (["follow"], "follow", 'output = "{empty}/absent/alerts.ndjson"', "absent/alerts.ndjson: cannot open"),
-        (["rules", "list"], "rules-list", "paths = ['{empty}']", "0 runnable"),
-        (["rules", "check"], "rules-check", "paths = ['{empty}']", "0 rules compile"),
+        (["rules", "list"], "rules-list", "paths = ['{empty}']", "0 rules run"),
+        (["rules", "check"], "rules-check", "paths = ['{empty}']", "0 rules can fire"),
     ],
     ids=["events", "replay", "follow", "rules-list", "rules-check"],
 )

@@ -9,19 +9,24 @@ from pathlib import Path
 
 import pytest
 
+from auditproc.emitted import PROFILES
 from auditproc.ruleset import (
     PARALLEL_LOAD_MIN_FILES,
     AttackRef,
+    RuleLoad,
     RuleProblem,
     RuleTable,
+    SkippedRule,
     Technique,
     Threat,
+    cannot_fire,
     default_rules_dir,
     load_rules,
     parse_duration,
     reads_auditd,
 )
-from tests.conftest import ELASTIC_LINUX, needs_elastic
+from tests.conftest import ELASTIC_LINUX, make_rule, needs_elastic
+from tests.test_emitted import fixture_documents
 
 FIXTURES = Path(__file__).parent / "rules_fixtures"
 
@@ -477,3 +482,103 @@ def test_every_elastic_linux_rule_loads_or_is_skipped_with_a_reason(record_prope
     record_property("elastic_loaded_all_rules", len(everything.rules))
     record_property("elastic_loaded_auditd", len(auditd.rules))
     record_property("elastic_skipped_auditd", kinds)
+
+ELASTIC_CANNOT_FIRE = {"auditd": 21, "endpoint": 16}  # of the 115 rules for auditd data
+
+
+@needs_elastic
+@pytest.mark.parametrize("profile", sorted(ELASTIC_CANNOT_FIRE))
+def test_elastic_rules_that_cannot_fire(profile: str) -> None:
+    load = load_rules([ELASTIC_LINUX])
+    blocked = [rule for rule in load.rules if cannot_fire(rule, profile)]
+    assert len(blocked) == ELASTIC_CANNOT_FIRE[profile]
+    assert load.summary(len(blocked)) == (
+        f"{len(load.rules) - len(blocked)} rules run, {len(blocked)} cannot fire, "
+        "111 skipped: 99 no auditd index, 9 sequence, 3 sample"
+    )
+
+
+# --- which rules can fire on auditproc's documents ------------------------------------------------
+
+EXEC = 'event.type == "start" and process.name == "x"'
+# (query, why under auditd, why under endpoint); None: it may fire.
+CANNOT_FIRE_CASES = [
+    (f"process where {EXEC}", None, None),
+    ("file where file.path == \"/etc/shadow\"", "file events are not produced", "file events are not produced"),
+    ("network where true", "network events are not produced", "network events are not produced"),
+    ('any where event.category in ("file", "network")', "file and network events are not produced", "file and network events are not produced"),
+    ('any where event.category == "process"', None, None),
+    (
+        'process where event.action == "exec"',
+        'needs event.action "exec"; auditproc produces only "executed" (it can with --ecs-profile endpoint)',
+        None,
+    ),
+    ('process where event.action in ("exec", "executed")', None, None),
+    ('process where event.action : "EXEC*"', None, None),  # folded prefix: "exec" in "executed" too
+    ('process where event.action like "exe*"', None, None),
+    ('process where event.type : "end"', 'needs event.type "end"; auditproc produces only "start"', 'needs event.type "end"; auditproc produces only "start"'),
+    ('process where auditd.data.syscall == "kill"', 'needs auditd.data.syscall "kill"; auditproc produces only "execve", "execveat"', 'needs auditd.data.syscall "kill"; auditproc produces only "execve", "execveat"'),
+    ('process where auditd.data.a0 == "1"', None, None),  # any SYSCALL field lands in auditd.data
+    ("process where process.Ext.token.integrity_level_name == \"high\"", "needs process.Ext.token.integrity_level_name, never produced", "needs process.Ext.token.integrity_level_name, never produced"),
+    ('process where process.env_vars : "LD_PRELOAD=*"', "needs process.env_vars, never produced", "needs process.env_vars, never produced"),
+    ('process where process.real_user.id == "0"', "needs process.real_user.id, never produced (it can with --ecs-profile endpoint)", None),
+    ('process where user.effective.id == "0"', None, "needs user.effective.id, never produced (it can with --ecs-profile auditd)"),
+    ('process where process.parent.args == "-c"', None, None),
+    # Every branch blocked, each for its reason; one open branch keeps the rule.
+    ('process where process.env_vars == "A" or event.type == "end"', 'needs process.env_vars, never produced; needs event.type "end"; auditproc produces only "start"', 'needs process.env_vars, never produced; needs event.type "end"; auditproc produces only "start"'),
+    ('process where process.env_vars == "A" or process.name == "x"', None, None),
+    ('process where process.Ext.x == "a" or process.env_vars == "b" and process.name == "x"', "needs process.Ext.x, never produced; needs process.env_vars, never produced", "needs process.Ext.x, never produced; needs process.env_vars, never produced"),
+    # A missing field makes not, != and null tests true: never a reason.
+    ('process where not process.Ext.x == "a"', None, None),
+    ('process where process.Ext.x != "a"', None, None),
+    ('process where process.Ext.x == null', None, None),
+    ('process where not event.action == "exec"', None, None),
+    ('process where event.action != "exec"', None, None),
+    ('process where ?process.Ext.x != "a" and process.name == "x"', None, None),
+    ('process where startsWith(process.Ext.x, "a")', None, None),  # functions: not judged
+    ('process where process.Ext.x == "a" or startsWith(process.name, "a")', None, None),
+]
+
+
+@pytest.mark.parametrize(("query", "auditd", "endpoint"), CANNOT_FIRE_CASES, ids=[c[0] for c in CANNOT_FIRE_CASES])
+def test_cannot_fire(query: str, auditd: str | None, endpoint: str | None) -> None:
+    rule = make_rule(query)
+    assert (cannot_fire(rule, "auditd"), cannot_fire(rule, "endpoint")) == (auditd, endpoint)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_cannot_fire_agrees_with_documents(profile: str) -> None:
+    """A rule said to fire on none of the fixtures' documents matches none of them (the other way is not claimed)."""
+    docs = fixture_documents(profile)
+    for query, *_ in CANNOT_FIRE_CASES:
+        rule = make_rule(query)
+        if cannot_fire(rule, profile):
+            assert not any(rule.compiled.matches(doc) for doc in docs), query
+
+
+# What the summary counts a skip as.
+SKIP_LABELS = [
+    ("unsupported: sequence (sequence queries correlate several events; only single-event queries run)", "sequence"),
+    ("maturity: development", "development"),
+    ("data source: index lists no auditd source", "no auditd index"),
+    ("duplicate: rule_id x already loaded from y.toml", "duplicate rule_id"),
+    ("not EQL: type 'query', language 'kuery'", "not EQL"),
+]
+
+
+@pytest.mark.parametrize(("reason", "label"), SKIP_LABELS)
+def test_skip_label(reason: str, label: str) -> None:
+    assert SkippedRule(Path("r.toml"), "r", reason).label == label
+
+
+def test_summary_line() -> None:
+    load = RuleLoad(
+        rules=[make_rule("process where true", n) for n in range(3)],
+        skipped=[SkippedRule(Path(f"{n}.toml"), "r", reason) for n, (reason, _) in enumerate(SKIP_LABELS * 2)]
+        + [SkippedRule(Path("x.toml"), "r", SKIP_LABELS[0][0])],
+    )
+    assert load.summary(1) == (
+        "2 rules run, 1 cannot fire, 11 skipped: 3 sequence, 2 development, 2 duplicate rule_id, "
+        "2 no auditd index, 2 not EQL"
+    )
+    assert RuleLoad(rules=load.rules).summary() == "3 rules run"
