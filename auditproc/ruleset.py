@@ -184,7 +184,8 @@ class RuleLoad:
 
         ``cannot_fire`` of the loaded rules are counted apart from those that run.
         """
-        parts = [f"{len(self.rules) - cannot_fire} rules run"]
+        running = len(self.rules) - cannot_fire
+        parts = ["1 rule runs" if running == 1 else f"{running} rules run"]
         if cannot_fire:
             parts.append(f"{cannot_fire} cannot fire")
         labels = Counter(skipped.label for skipped in self.skipped)

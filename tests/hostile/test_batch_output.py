@@ -33,7 +33,7 @@ def test_replay_output_is_created_private_and_appended(tmp_path: Path, jobs: str
 @JOBS
 def test_replay_output_in_a_missing_directory_is_one_line_and_exit_2(tmp_path: Path, jobs: str) -> None:
     out = tmp_path / "missing" / "alerts.ndjson"
-    result = _run("replay", "-j", jobs, "--output", str(out), SESSION)
+    result = _run("replay", "-q", "-j", jobs, "--output", str(out), SESSION)
     err = result.stderr.decode()
     assert result.returncode == 2 and err.count("\n") == 1
     assert f"{out}: cannot open: No such file or directory: create the directory" in err

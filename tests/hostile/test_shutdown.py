@@ -129,7 +129,7 @@ def _assert_nothing_left(r: Run) -> None:
 @pytest.mark.parametrize("jobs", JOBS)
 @pytest.mark.parametrize("command", ["events", "replay"])
 def test_a_closed_output_pipe_ends_the_run_quietly(run: Callable[..., Run], log: Path, rule: Path, command: str, jobs: str) -> None:
-    extra = ["--rules", str(rule)] if command == "replay" else []
+    extra = ["-q", "--rules", str(rule)] if command == "replay" else []
     r = run([command, "-j", jobs, "--host", "h", *extra, str(log)])
     r.first_line()
     r.close_output()  # as `| head -1` does
