@@ -41,7 +41,7 @@ def mixed_rules(tmp_path: Path) -> Path:
 def test_replay_says_one_line_about_the_rules(mixed_rules: Path) -> None:
     code, _, stderr = run("replay", "-j", "1", "--rules", str(mixed_rules), LOG)
     assert code == 0
-    assert stderr == "auditproc: 1 rules run, 1 cannot fire, 1 skipped: 1 sequence; -v for the list\n"
+    assert stderr == "auditproc: 1 rule runs, 1 cannot fire, 1 skipped: 1 sequence; -v for the list\n"
 
 
 def test_replay_verbose_says_every_rule(mixed_rules: Path) -> None:
@@ -84,7 +84,7 @@ def test_rules_list_and_check_say_why_a_rule_cannot_fire(mixed_rules: Path) -> N
     statuses = [line.split("  ")[0].strip() for line in stdout.splitlines()]
     assert statuses == ["runs", "cannot fire", "skipped"]
     assert stdout.splitlines()[1].endswith(": file events are not produced")
-    assert stderr == "1 rules run, 1 cannot fire, 1 skipped: 1 sequence\n"
+    assert stderr == "1 rule runs, 1 cannot fire, 1 skipped: 1 sequence\n"
     assert str(mixed_rules / "a_runs.toml") in run("rules", "list", "-v", str(mixed_rules))[1]
 
     code, stdout, stderr = run("rules", "check", str(mixed_rules))
