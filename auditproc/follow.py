@@ -57,7 +57,7 @@ def follow(
     controls: Controls,
     reporter: Reporter,
     on_reload: Callable[[], None] | None = None,
-    on_start: Callable[[LogFollower], None] | None = None,
+    on_start: Callable[[LogFollower | StreamFollower], None] | None = None,
 ) -> RunStats:
     """Follow ``path`` until ``controls.stop``; ``render`` turns each document into output lines.
 
@@ -66,115 +66,99 @@ def follow(
     used (locked by another follower, unsafe), and SinkError when the output fails for good,
     after checkpointing what was delivered.
     """
-    if path == "-":
-        return _follow(path, pipeline_settings, settings, render, sink, controls, reporter, on_reload, on_start,
-                       checkpointed=False)
-    lock = StateLock(settings.state_path)
+    checkpointed = path != "-"
+    lock = StateLock(settings.state_path) if checkpointed else None
     try:
-        return _follow(path, pipeline_settings, settings, render, sink, controls, reporter, on_reload, on_start)
-    finally:
-        lock.release()
-
-
-def _follow(
-    path: str,
-    pipeline_settings: PipelineSettings,
-    settings: FollowSettings,
-    render: Callable[[dict], bytes],
-    sink: Sink,
-    controls: Controls,
-    reporter: Reporter,
-    on_reload: Callable[[], None] | None,
-    on_start: Callable[[LogFollower | StreamFollower], None] | None,
-    checkpointed: bool = True,
-) -> RunStats:
-    stats = RunStats()
-    checkpoint = None
-    if checkpointed:
+        stats = RunStats()
+        checkpoint = None
+        if checkpointed:
+            try:
+                checkpoint = Checkpoint.load(settings.state_path)
+            except CheckpointError as exc:
+                reporter.say(f"{exc}: ignoring it and starting at the end of {path}")
+        tree = ProcessTable(pipeline_settings.max_processes)
+        known = tree.seed_from_proc()
+        if checkpoint is not None:
+            try:
+                tree.restore(checkpoint.processes)  # the parents as they were when it was saved
+            except ValueError as exc:
+                reporter.say(f"{settings.state_path}: process table ignored ({exc})")
+        pipe = ExecPipeline(pipeline_settings, stats, reporter, process_table=tree)
+        pipe.emitted = deque()  # (position, key) of documents rendered but not yet delivered
+        if checkpoint is not None:
+            pipe.assembler.mark_done([_key_from_json(k) for k in checkpoint.done])
+        follower: LogFollower | StreamFollower
+        if checkpointed:
+            follower = LogFollower(
+                path,
+                checkpoint=checkpoint,
+                from_start=settings.from_start,
+                poll_interval=settings.poll_interval_s,
+                max_line_bytes=pipeline_settings.max_line_bytes,
+                say=reporter.say,
+            )
+            follower.start_watching()
+            reporter.say(f"following {path} ({known} running processes known); state in {settings.state_path}")
+        else:
+            follower = StreamFollower(max_line_bytes=pipeline_settings.max_line_bytes)
+            reporter.say(f"following the record stream on stdin ({known} running processes known)")
+        out = _Delivery(sink, pipe, settings, controls, reporter)
+        if on_start is not None:
+            on_start(follower)
+        last_checkpoint = time.monotonic()
+        idle = settings.idle_flush_s
+        tick = idle / 10  # how late after its idle time an event may complete
+        last_data = scanned_before = next_scan = 0.0
+        failure: SinkError | None = None
         try:
-            checkpoint = Checkpoint.load(settings.state_path)
-        except CheckpointError as exc:
-            reporter.say(f"{exc}: ignoring it and starting at the end of {path}")
-    tree = ProcessTable(pipeline_settings.max_processes)
-    known = tree.seed_from_proc()
-    if checkpoint is not None:
-        try:
-            tree.restore(checkpoint.processes)  # the parents as they were when it was saved
-        except ValueError as exc:
-            reporter.say(f"{settings.state_path}: process table ignored ({exc})")
-    pipe = ExecPipeline(pipeline_settings, stats, reporter, process_table=tree)
-    pipe.emitted = deque()  # (position, key) of documents rendered but not yet delivered
-    if checkpoint is not None:
-        pipe.assembler.mark_done([_key_from_json(k) for k in checkpoint.done])
-    follower: LogFollower | StreamFollower
-    if checkpointed:
-        follower = LogFollower(
-            path,
-            checkpoint=checkpoint,
-            from_start=settings.from_start,
-            poll_interval=settings.poll_interval_s,
-            max_line_bytes=pipeline_settings.max_line_bytes,
-            say=reporter.say,
-        )
-        follower.start_watching()
-        reporter.say(f"following {path} ({known} running processes known); state in {settings.state_path}")
-    else:
-        follower = StreamFollower(max_line_bytes=pipeline_settings.max_line_bytes)
-        reporter.say(f"following the record stream on stdin ({known} running processes known)")
-    out = _Delivery(sink, pipe, settings, controls, reporter)
-    if on_start is not None:
-        on_start(follower)
-    last_checkpoint = time.monotonic()
-    idle = settings.idle_flush_s
-    tick = idle / 10  # how late after its idle time an event may complete
-    last_data = scanned_before = next_scan = 0.0
-    failure: SinkError | None = None
-    try:
-        try:
-            while not (controls.stop.is_set() or follower.at_end):
-                # While an event may be waiting for its idle time, wake each tick: a longer wait
-                # counts from the last wake-up, not from the event's records.
-                pending = scanned_before <= last_data
-                batch = follower.read(timeout=tick if pending else idle / 2)
-                now = time.monotonic()
-                pipe.assembler.clock = now
+            try:
+                while not (controls.stop.is_set() or follower.at_end):
+                    # While an event may be waiting for its idle time, wake each tick: a longer wait
+                    # counts from the last wake-up, not from the event's records.
+                    pending = scanned_before <= last_data
+                    batch = follower.read(timeout=tick if pending else idle / 2)
+                    now = time.monotonic()
+                    pipe.assembler.clock = now
+                    rendered = bytearray()
+                    if batch:
+                        last_data = now
+                        lines = [line for line, _ in batch]
+                        positions = [pos for _, pos in batch]
+                        for doc in pipe.feed(lines, path, positions):
+                            rendered += render(doc)
+                    # The idle scan: at most once a tick (not once per read, hundreds a second under
+                    # load), and not at all once every event has had its idle time.
+                    if now >= next_scan and scanned_before <= last_data:
+                        scanned_before, next_scan = now - idle, now + tick
+                        for doc in pipe.expire_idle(scanned_before):
+                            rendered += render(doc)
+                    out.send(rendered)
+                    if controls.reload.is_set():
+                        controls.reload.clear()
+                        out.reopen()
+                        if on_reload is not None:
+                            on_reload()
+                    if checkpointed and now - last_checkpoint >= settings.checkpoint_interval_s:
+                        _save(pipe, out, follower, tree, settings.state_path, reporter)
+                        last_checkpoint = now
+                # Shutdown: complete what is in flight and deliver it, then checkpoint.
                 rendered = bytearray()
-                if batch:
-                    last_data = now
-                    lines = [line for line, _ in batch]
-                    positions = [pos for _, pos in batch]
-                    for doc in pipe.feed(lines, path, positions):
-                        rendered += render(doc)
-                # The idle scan: at most once a tick (not once per read, hundreds a second under
-                # load), and not at all once every event has had its idle time.
-                if now >= next_scan and scanned_before <= last_data:
-                    scanned_before, next_scan = now - idle, now + tick
-                    for doc in pipe.expire_idle(scanned_before):
-                        rendered += render(doc)
+                for doc in pipe.finish():
+                    rendered += render(doc)
                 out.send(rendered)
-                if controls.reload.is_set():
-                    controls.reload.clear()
-                    out.reopen()
-                    if on_reload is not None:
-                        on_reload()
-                if checkpointed and now - last_checkpoint >= settings.checkpoint_interval_s:
-                    _save(pipe, out, follower, tree, settings.state_path, reporter)
-                    last_checkpoint = now
-            # Shutdown: complete what is in flight and deliver it, then checkpoint.
-            rendered = bytearray()
-            for doc in pipe.finish():
-                rendered += render(doc)
-            out.send(rendered)
-        except SinkError as exc:
-            failure = exc
-        if isinstance(follower, LogFollower):
-            _save(pipe, out, follower, tree, settings.state_path, reporter)
-    finally:
-        follower.close()
-    if failure is not None:
-        raise failure
-    return stats
+            except SinkError as exc:
+                failure = exc
+            if isinstance(follower, LogFollower):
+                _save(pipe, out, follower, tree, settings.state_path, reporter)
+        finally:
+            follower.close()
+        if failure is not None:
+            raise failure
+        return stats
 
+    finally:
+        if lock is not None:
+            lock.release()
 
 class _Delivery:
     """Output with the follower's promise: what is counted delivered has been flushed."""
