@@ -1,19 +1,22 @@
-"""auditproc against laurel (and ausearch / python auparse) on the same large audit log.
+"""auditproc against laurel (and ausearch / python auparse) on sparse and exec-dense logs.
 
-    .venv/bin/python bench/compare_laurel.py [--lines 1000000] [--log FILE] [--runs 3] [--profile 25]
+    .venv/bin/python bench/compare_laurel.py [--lines 1000000] [--profile both|sparse|dense]
+        [--log FILE] [--rounds 3] [--enriched]
 
-Generates a log with bench/gen_log.py (or takes --log), then times, best of --runs, each
-tool reading that file with its output thrown away:
+Generates a log per profile with bench/gen_log.py (sparse: 7 % of events are execs; dense:
+35 %, a host audited with ``-S execve``), or takes --log, then runs every tool once per round,
+rounds alternating between the tools (every other round in reverse order), output thrown away:
 
-* ``auditproc events FILE`` (the installed console script);
+* ``auditproc events -j 1`` and ``-j 2``, ``auditproc replay -j 1`` with the shipped rules and
+  with ``--all-rules --rules`` Elastic's Linux rules (skipped when that directory is absent);
 * laurel 0.5 as a filter: audit lines on stdin, JSON on stdout, from a temporary config
-  (laurel is an auditd plugin and has no file-input mode); once with its default enrichment
-  and once with enrichment switched off (no /proc lookups: the fairest for a foreign log);
+  (laurel is an auditd plugin and has no file-input mode); with enrichment switched off (no
+  /proc lookups: the fair baseline for a replayed log) and with its default enrichment;
 * ``ausearch -if FILE --format raw`` and a python auparse loop, as reference points.
 
-Prints a Markdown table: wall seconds, CPU seconds (user+sys of the child), lines/s, and the
-ratio of auditproc's lines/s to laurel's. ``--profile N`` then runs auditproc once under
-cProfile and prints the top N functions by own time.
+Prints a Markdown table per log: medians of wall and CPU seconds (user+sys of the process and
+the children it waited for, from ``wait4``), lines/s and exec events/s by wall time, peak RSS
+(the largest single process, also for ``-j 2``) and CPU relative to laurel with enrichment off.
 """
 
 from __future__ import annotations
@@ -22,20 +25,24 @@ import argparse
 import datetime
 import os
 import platform
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from gen_log import write_log
+from bench_rules import ELASTIC_LINUX
+from gen_log import PROFILES, write_log
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_AUDITPROC = REPO / ".venv" / "bin" / "auditproc"
 SYSTEM_PYTHON = "/usr/bin/python3"
+BASELINE = "laurel (enrichment off)"
+GNU_TIME = "/usr/bin/time"  # its %M is the tool's peak RSS; ours would be at least this process's size
 
 AUPARSE_LOOP = """
 import sys, auparse
@@ -66,59 +73,75 @@ class Tool:
     name: str
     argv: list[str]
     stdin: Path | None = None
+    ok_statuses: tuple[int, ...] = (0,)
+
+
+class Run(NamedTuple):
+    """One run of a tool: CPU is user+sys of it and the children it waited for; RSS of the largest one."""
+
+    wall: float
+    cpu: float
+    max_rss_kb: int | None
+    returncode: int
+    stderr: bytes
 
 
 @dataclass
 class Result:
-    """Best-of-N timings for one tool."""
+    """Every round's run of one tool."""
 
     tool: Tool
-    wall: float
-    cpu: float
-    note: str = ""
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(r.cpu for r in self.runs)
+
+    @property
+    def max_rss_mb(self) -> float | None:
+        sizes = [r.max_rss_kb for r in self.runs if r.max_rss_kb is not None]
+        return max(sizes) / 1024 if sizes else None
 
 
-def run_once(tool: Tool) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall and child CPU seconds of one run; stdout goes to /dev/null."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(os.devnull, "wb") as sink:
+def run_once(tool: Tool) -> Run:
+    """Time one run; stdout goes to /dev/null, stderr is kept for errors."""
+    with (open(os.devnull, "wb") as sink, tempfile.TemporaryFile() as err,
+          tempfile.NamedTemporaryFile("r") as rss):
+        # A child forked from this process starts with its ru_maxrss: GNU time, small, forks the tool.
+        argv = [GNU_TIME, "-f", "%M", "-o", rss.name, "--", *tool.argv] if Path(GNU_TIME).exists() else tool.argv
         stdin = tool.stdin.open("rb") if tool.stdin else subprocess.DEVNULL
         try:
             start = time.perf_counter()
-            done = subprocess.run(tool.argv, stdin=stdin, stdout=sink, stderr=subprocess.PIPE)
+            child = subprocess.Popen(argv, stdin=stdin, stdout=sink, stderr=err)
+            _, status, usage = os.wait4(child.pid, 0)  # CPU of the whole tree it waited for
             wall = time.perf_counter() - start
+            child.returncode = os.waitstatus_to_exitcode(status)
         finally:
             if tool.stdin:
                 stdin.close()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done
+        err.seek(0)
+        peak = rss.read().strip().splitlines()
+        max_rss_kb = int(peak[-1]) if peak and peak[-1].isdigit() else None
+        return Run(wall, usage.ru_utime + usage.ru_stime, max_rss_kb, child.returncode, err.read())
 
 
-def measure(tool: Tool, runs: int) -> Result:
-    """Best wall time (and the CPU time of that run) over ``runs`` runs."""
-    best: tuple[float, float] | None = None
-    note = ""
-    for _ in range(runs):
-        wall, cpu, done = run_once(tool)
-        # ausearch exits 1 when nothing matched; anything else non-zero is a failed run.
-        if done.returncode not in (0, 1) or (done.returncode == 1 and not tool.name.startswith("ausearch")):
-            raise SystemExit(f"{tool.name} failed ({done.returncode}): {done.stderr.decode(errors='replace')[-500:]}")
-        if "laurel" in tool.name:
-            note = laurel_summary(done.stderr.decode(errors="replace"))
-        if best is None or wall < best[0]:
-            best = (wall, cpu)
-        print(f"  {tool.name}: {wall:.2f} s wall, {cpu:.2f} s CPU", file=sys.stderr)
-    assert best is not None
-    return Result(tool, best[0], best[1], note)
-
-
-def laurel_summary(stderr: str) -> str:
-    """laurel's own closing line ("processed N lines M events with E errors")."""
-    for line in reversed(stderr.splitlines()):
-        if "processed" in line:
-            return line.split("laurel:", 1)[-1].strip()
-    return ""
+def measure(tools: list[Tool], rounds: int) -> list[Result]:
+    """Every tool once per round, the order reversed every other round (drift hits all alike)."""
+    results = [Result(tool) for tool in tools]
+    for round_no in range(rounds):
+        for result in (results if round_no % 2 == 0 else reversed(results)):
+            tool = result.tool
+            run = run_once(tool)
+            if run.returncode not in tool.ok_statuses:
+                raise SystemExit(f"{tool.name} failed ({run.returncode}): {run.stderr.decode(errors='replace')[-500:]}")
+            result.runs.append(run)
+            print(f"  round {round_no + 1}: {tool.name}: {run.wall:.2f} s wall, {run.cpu:.2f} s CPU, "
+                  f"{run.max_rss_kb} kB", file=sys.stderr)
+    return results
 
 
 def tool_version(argv: list[str]) -> str:
@@ -142,18 +165,32 @@ def count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
-def build_tools(log: Path, workdir: Path, auditproc: Path) -> tuple[list[Tool], list[str]]:
+def count_exec_events(path: Path) -> int:
+    """SYSCALL records of execve (59) or execveat (322): one per exec event."""
+    with path.open("rb") as f:
+        return sum(1 for line in f
+                   if b"type=SYSCALL" in line and (b" syscall=59 " in line or b" syscall=322 " in line))
+
+
+def build_tools(log: Path, workdir: Path, auditproc: Path, elastic_rules: Path) -> tuple[list[Tool], list[str]]:
     """The commands to compare, and notes about tools that are missing."""
     tools: list[Tool] = []
     missing: list[str] = []
     if auditproc.exists():
-        tools.append(Tool("auditproc events", [str(auditproc), "events", str(log)]))
+        ap = str(auditproc)
+        tools += [Tool("auditproc events -j 1", [ap, "events", "-j", "1", str(log)]),
+                  Tool("auditproc events -j 2", [ap, "events", "-j", "2", str(log)]),
+                  Tool("auditproc replay -j 1 (shipped rules)", [ap, "replay", "-j", "1", str(log)])]
+        if elastic_rules.is_dir():
+            tools.append(Tool("auditproc replay -j 1 --all-rules (Elastic's Linux rules)",
+                              [ap, "replay", "-j", "1", "--all-rules", "--rules", str(elastic_rules), str(log)]))
+        else:
+            missing.append(f"replay with Elastic's rules: {elastic_rules} is not present")
     else:
         missing.append(f"auditproc not found at {auditproc}")
     laurel = shutil.which("laurel") or ("/usr/sbin/laurel" if Path("/usr/sbin/laurel").exists() else None)
     if laurel:
-        for name, template in (("laurel (default enrichment)", LAUREL_DEFAULT),
-                               ("laurel (enrichment off)", LAUREL_NO_ENRICH)):
+        for name, template in ((BASELINE, LAUREL_NO_ENRICH), ("laurel (default enrichment)", LAUREL_DEFAULT)):
             config = workdir / (name.split("(")[1].split(")")[0].replace(" ", "-") + ".toml")
             config.write_text(template.format(dir=workdir))
             tools.append(Tool(name, [laurel, "--config", str(config)], stdin=log))
@@ -161,7 +198,8 @@ def build_tools(log: Path, workdir: Path, auditproc: Path) -> tuple[list[Tool], 
         missing.append("laurel not installed (apt-get install laurel)")
     ausearch = shutil.which("ausearch") or ("/usr/sbin/ausearch" if Path("/usr/sbin/ausearch").exists() else None)
     if ausearch:
-        tools.append(Tool("ausearch --format raw", [ausearch, "-if", str(log), "--format", "raw"]))
+        # ausearch exits 1 when nothing matched.
+        tools.append(Tool("ausearch --format raw", [ausearch, "-if", str(log), "--format", "raw"], ok_statuses=(0, 1)))
     else:
         missing.append("ausearch not installed (apt-get install auditd)")
     probe = subprocess.run([SYSTEM_PYTHON, "-c", "import auparse"], capture_output=True) if Path(SYSTEM_PYTHON).exists() else None
@@ -172,80 +210,65 @@ def build_tools(log: Path, workdir: Path, auditproc: Path) -> tuple[list[Tool], 
     return tools, missing
 
 
-def table(results: list[Result], lines: int) -> str:
-    """The Markdown table."""
-    laurels = [r for r in results if r.tool.name.startswith("laurel")]
-    fastest_laurel = min(laurels, key=lambda r: r.wall) if laurels else None
+def table(results: list[Result], lines: int, exec_events: int) -> str:
+    """The Markdown table; CPU as well as wall time: on a shared host wall time also measures the neighbours."""
+    baseline = next((r for r in results if r.tool.name == BASELINE), None)
     rows = [
-        "| tool | best wall s | lines/s (wall) | ÷ fastest laurel (wall) | CPU s | lines/s (CPU) | ÷ fastest laurel (CPU) |",
+        f"| tool | wall s | CPU s | lines/s | exec events/s | peak RSS MB | CPU ÷ {BASELINE} |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        # CPU time as well as wall time: on a shared host, wall time also measures the neighbours.
-        by_wall = f"{fastest_laurel.wall / r.wall:.2f}×" if fastest_laurel else "–"
-        by_cpu = f"{fastest_laurel.cpu / r.cpu:.2f}×" if fastest_laurel and r.cpu > 0 else "–"
-        cpu_rate = f"{lines / r.cpu:,.0f}" if r.cpu > 0 else "–"
-        rows.append(f"| {r.tool.name} | {r.wall:.2f} | {lines / r.wall:,.0f} | {by_wall} | {r.cpu:.2f} | {cpu_rate} | {by_cpu} |")
+        ratio = f"{r.cpu / baseline.cpu:.2f}" if baseline and baseline.cpu > 0 else "–"
+        rss = f"{r.max_rss_mb:.0f}" if r.max_rss_mb is not None else "–"
+        rows.append(f"| {r.tool.name} | {r.wall:.2f} | {r.cpu:.2f} | {lines / r.wall:,.0f} | "
+                    f"{exec_events / r.wall:,.0f} | {rss} | {ratio} |")
     return "\n".join(rows)
 
 
-def profile_auditproc(log: Path, top: int, workdir: Path) -> None:
-    """Run ``auditproc events`` once under cProfile and print the top functions by own time."""
-    import pstats
-
-    out = workdir / "auditproc.prof"
-    python = DEFAULT_AUDITPROC.parent / "python"
-    with open(os.devnull, "wb") as sink:
-        subprocess.run([str(python), "-m", "cProfile", "-o", str(out), "-m", "auditproc.cli", "events", str(log)],
-                       stdout=sink, check=False)
-    stats = pstats.Stats(str(out))
-    total = stats.total_tt  # type: ignore[attr-defined]
-    print(f"\n### cProfile of `auditproc events` (total {total:.2f} s, own time)\n")
-    print("| function | calls | own s | own % | cumulative s |")
-    print("|---|---:|---:|---:|---:|")
-    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
-    for (file, line, func), (_, calls, tottime, cumtime, _) in entries[:top]:
-        where = f"{Path(file).name}:{line}({func})" if line else func
-        print(f"| `{where}` | {calls:,} | {tottime:.2f} | {100 * tottime / total:.1f} | {cumtime:.2f} |")
+def compare(log: Path, described: str, args: argparse.Namespace, workdir: Path) -> None:
+    """Time every tool on ``log`` and print the section for it."""
+    lines, exec_events = count_lines(log), count_exec_events(log)
+    tools, missing = build_tools(log, workdir, args.auditproc, args.elastic_rules)
+    print(f"timing {len(tools)} tools on {described}, {args.rounds} rounds ...", file=sys.stderr)
+    results = measure(tools, args.rounds)
+    print(f"\n### {described}\n")
+    print(f"- {lines:,} lines, {exec_events:,} exec events, {log.stat().st_size / 1e6:.1f} MB; "
+          f"medians of {args.rounds} alternating rounds, output to /dev/null\n")
+    print(table(results, lines, exec_events))
+    print()
+    for note in missing:
+        print(f"- skipped: {note}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--log", type=Path, help="use this audit log instead of generating one")
-    parser.add_argument("--lines", type=int, default=1_000_000, help="lines to generate (default 1000000)")
+    parser.add_argument("--log", type=Path, help="use this audit log instead of generating them")
+    parser.add_argument("--profile", choices=(*PROFILES, "both"), default="both",
+                        help="gen_log.py profile(s) to generate (default both)")
+    parser.add_argument("--lines", type=int, default=1_000_000, help="lines to generate per log (default 1000000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--enriched", action="store_true", help="generate log_format=ENRICHED with node=")
-    parser.add_argument("--runs", type=int, default=3, help="runs per tool, best kept (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, medians kept (default 3)")
     parser.add_argument("--auditproc", type=Path, default=DEFAULT_AUDITPROC, help="auditproc console script")
-    parser.add_argument("--profile", type=int, default=0, metavar="N", help="also print auditproc's top N functions")
+    parser.add_argument("--elastic-rules", type=Path, default=ELASTIC_LINUX, help="Elastic's Linux rules directory")
     args = parser.parse_args(argv)
 
+    print(f"\n## auditproc vs laurel — measured on {datetime.date.today().isoformat()}\n")
+    print(f"- host: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"laurel {tool_version(['laurel', '--version'])}")
     with tempfile.TemporaryDirectory(prefix="auditproc-bench-") as tmp:
         workdir = Path(tmp)
         if args.log:
-            log = args.log
-        else:
-            log = workdir / "audit.log"
-            print(f"generating {args.lines:,} lines into {log} ...", file=sys.stderr)
-            write_log(log, args.lines, args.seed, args.enriched, "web01" if args.enriched else None)
-        lines = count_lines(log)
-        tools, missing = build_tools(log, workdir, args.auditproc)
-        results = [measure(tool, args.runs) for tool in tools]
-
-        print(f"\n## auditproc vs laurel — measured on {datetime.date.today().isoformat()}\n")
-        print(f"- input: {log.name}, {lines:,} lines, {log.stat().st_size / 1e6:.1f} MB"
-              + ("" if args.log else f" (gen_log.py seed {args.seed}{', enriched' if args.enriched else ''})"))
-        print(f"- host: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-              f"laurel {tool_version(['laurel', '--version'])}; best of {args.runs}, output to /dev/null\n")
-        print(table(results, lines))
-        for r in results:
-            if r.note:
-                print(f"\n- {r.tool.name}: {r.note}")
-        for note in missing:
-            print(f"- skipped: {note}")
-        if args.profile:
-            profile_auditproc(log, args.profile, workdir)
+            compare(args.log, args.log.name, args, workdir)
+            return 0
+        for profile in PROFILES if args.profile == "both" else (args.profile,):
+            log = workdir / f"{profile}.log"
+            print(f"generating {args.lines:,} {profile} lines into {log} ...", file=sys.stderr)
+            write_log(log, args.lines, args.seed, args.enriched, "web01" if args.enriched else None, profile)
+            described = f"{profile} log (gen_log.py --profile {profile} --seed {args.seed}{' --enriched' if args.enriched else ''})"
+            compare(log, described, args, workdir)
+            log.unlink()
     return 0
 
 

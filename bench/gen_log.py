@@ -16,8 +16,12 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
+
+from dense_execs import Proc, draw_tree
 
 GS = "\x1d"
 ARCH = "c000003e"  # x86_64: every syscall number below is from its table
@@ -26,6 +30,10 @@ PROCTITLE_MAX = 128  # bytes of the argument area the kernel copies
 UNSET = 4294967295
 
 EXEC_SHARE = 0.07
+DENSE_EXEC_SHARE = 0.35  # a host audited with -S execve
+DENSE_CHILD_SHARE = 0.85  # of dense execs: the next process of a tree already started
+DENSE_KNOWN_PARENT_SHARE = 0.7  # of new trees: started by an earlier shell or build
+PROFILES = ("sparse", "dense")
 INTERLEAVE_SHARE = 0.02
 LONG_ARG_SHARE = 0.004  # of exec events
 SCAN_SHARE = 0.005  # hping3 / nping, of exec events
@@ -105,6 +113,14 @@ SYSCALLS = [
 PAM_SEQUENCE = ["USER_ACCT", "CRED_ACQ", "USER_START", "USER_END", "CRED_DISP"]
 
 
+class Ids(NamedTuple):
+    """Who runs an exec: a child inherits its parent's."""
+
+    uid: int
+    auid: int
+    tty: str
+
+
 def encode(value: bytes) -> str:
     """A value as the kernel logs it: quoted if plain printable ASCII without '"', else hex."""
     if value and all(0x21 <= b <= 0x7E and b != 0x22 for b in value):
@@ -115,7 +131,7 @@ def encode(value: bytes) -> str:
 class Generator:
     """Writes events one after another; every choice comes from one seeded RNG."""
 
-    def __init__(self, seed: int, enriched: bool, node: str | None) -> None:
+    def __init__(self, seed: int, enriched: bool, node: str | None, profile: str = "sparse") -> None:
         self.rng = random.Random(seed)
         self.enriched = enriched
         self.prefix = f"node={node} " if node else ""
@@ -123,10 +139,14 @@ class Generator:
         self.serial = 1_000_000
         self.next_pid = 20_000
         self.exec_events = 0
+        self.pending: deque[tuple[Proc, int, Ids]] = deque()  # dense: started trees' next processes
+        self.parents: deque[tuple[int, Ids]] = deque(maxlen=32)  # dense: shells and builds still running
+        exec_event, exec_share = (self.exec_event, EXEC_SHARE) if profile == "sparse" else (
+            self.dense_exec_event, DENSE_EXEC_SHARE)
         kinds: list[tuple[Callable[[], list[str]], float]] = [
-            (self.exec_event, EXEC_SHARE),
+            (exec_event, exec_share),
             (self.user_event, 0.06),
-            (self.syscall_event, 1.0 - EXEC_SHARE - 0.06),
+            (self.syscall_event, 1.0 - exec_share - 0.06),
         ]
         self._kinds = [k for k, _ in kinds]
         self._weights = [w for _, w in kinds]
@@ -266,13 +286,56 @@ class Generator:
         else:
             argv, exe = rng.choice(COMMANDS)
         argv = list(argv)
-        if roll > 1.0 - LONG_ARG_SHARE:  # e.g. an inline script or an encoded payload
-            blob = rng.randbytes(rng.randint(8_000, 40_000))
-            argv, exe = ["python3", "-c", "import base64;exec(base64.b64decode('" + blob.hex() + "'))"], "/usr/bin/python3.11"
+        if roll > 1.0 - LONG_ARG_SHARE:
+            argv, exe = self.long_argument_argv(), "/usr/bin/python3.11"
+        ids = self.new_ids()
+        ppid, pid = self.new_pid(), self.new_pid()
+        return self.exec_records(argv, exe, ppid, pid, ids)
+
+    def long_argument_argv(self) -> list[str]:
+        """An inline script or encoded payload: one argument of 16–80 KB."""
+        blob = self.rng.randbytes(self.rng.randint(8_000, 40_000))
+        return ["python3", "-c", "import base64;exec(base64.b64decode('" + blob.hex() + "'))"]
+
+    def new_ids(self) -> Ids:
+        """The user of a process whose parent the log does not show."""
+        rng = self.rng
         uid = rng.choice((0, 0, 33, 1000, 1000, 1001))
         auid = UNSET if uid in (0, 33) and rng.random() < 0.6 else rng.choice((1000, 1001))
-        tty = "(none)" if auid == UNSET else "pts0"
-        ppid, pid = self.new_pid(), self.new_pid()
+        return Ids(uid, auid, "(none)" if auid == UNSET else "pts0")
+
+    def dense_exec_event(self) -> list[str]:
+        """The next exec of a started process tree, or the first of a new one."""
+        rng = self.rng
+        self.exec_events += 1
+        if self.pending and rng.random() < DENSE_CHILD_SHARE:
+            proc, ppid, ids = self.pending.popleft()
+        else:
+            proc = self.new_tree()
+            if self.parents and rng.random() < DENSE_KNOWN_PARENT_SHARE:
+                ppid, ids = rng.choice(self.parents)
+            else:
+                ppid, ids = self.new_pid(), self.new_ids()
+        pid = self.new_pid()
+        self.pending.extend((child, pid, ids) for child in proc.children)
+        if proc.is_parent:
+            self.parents.append((pid, ids))
+        return self.exec_records(proc.argv, proc.exe, ppid, pid, ids)
+
+    def new_tree(self) -> Proc:
+        """A new process tree: mostly everyday work, a few scans and very long arguments."""
+        rng = self.rng
+        roll = rng.random()
+        if roll < SCAN_SHARE:
+            return Proc(list(rng.choice(SCANS)[0]))
+        if roll > 1.0 - LONG_ARG_SHARE:
+            return Proc(self.long_argument_argv())
+        return draw_tree(rng)
+
+    def exec_records(self, argv: list[str], exe: str, ppid: int, pid: int, ids: Ids) -> list[str]:
+        """SYSCALL(execve) + EXECVE… + CWD + PATH×2 + PROCTITLE of one exec."""
+        rng = self.rng
+        uid, auid, tty = ids
         success = rng.random() > 0.03
         comm = argv[0].rsplit("/", 1)[-1][:15]
         lines = [self.syscall_record("execve", 59, success, 0 if success else -2, 2, ppid, pid, uid, auid, tty,
@@ -347,9 +410,10 @@ class Generator:
         # A count that ends inside an event cuts it short: as a real log read mid-write does.
 
 
-def write_log(path: Path, lines: int, seed: int = 1, enriched: bool = False, node: str | None = None) -> int:
+def write_log(path: Path, lines: int, seed: int = 1, enriched: bool = False, node: str | None = None,
+              profile: str = "sparse") -> int:
     """Write ``lines`` lines to ``path``; return the number of exec events started."""
-    gen = Generator(seed, enriched, node)
+    gen = Generator(seed, enriched, node, profile)
     with path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:
         batch: list[str] = []
         for line in gen.lines(lines):
@@ -370,8 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="RNG seed (same seed, same file)")
     parser.add_argument("--enriched", action="store_true", help="log_format=ENRICHED (GS + names)")
     parser.add_argument("--node", help="prefix every line with node=NAME")
+    parser.add_argument("--profile", choices=PROFILES, default="sparse",
+                        help="sparse: 7 %% of events are execs; dense: 35 %%, as with -S execve (default sparse)")
     args = parser.parse_args(argv)
-    execs = write_log(args.out, args.lines, args.seed, args.enriched, args.node)
+    execs = write_log(args.out, args.lines, args.seed, args.enriched, args.node, args.profile)
     print(f"wrote {args.lines} lines, {execs} exec events to {args.out}", file=sys.stderr)
     return 0
 

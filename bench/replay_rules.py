@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         best = {label: (float("inf"), float("inf")) for label in runs}
         for _ in range(args.runs):
             for label, command in runs.items():
-                wall, cpu, done = run_once(Tool(label, command))
-                if done.returncode:
-                    sys.exit(f"{label}: exit status {done.returncode}\n{done.stderr.decode(errors='replace')}")
-                best[label] = (min(best[label][0], wall), min(best[label][1], cpu))
+                run = run_once(Tool(label, command))
+                if run.returncode:
+                    sys.exit(f"{label}: exit status {run.returncode}\n{run.stderr.decode(errors='replace')}")
+                best[label] = (min(best[label][0], run.wall), min(best[label][1], run.cpu))
 
     lines = count_lines(log) if args.log else args.lines
     base_wall, base_cpu = best["(a) one rule that never fires"]
