@@ -20,7 +20,7 @@ from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
 from auditproc.config import DEFAULT_CONFIG_PATH, ConfigError, command_defaults, config_path, read_config
 from auditproc.ecs import EcsSettings
 from auditproc.identity import UserDb, UserDbError
-from auditproc.output import dumps_line
+from auditproc.output import LineLimit, dumps_line
 from auditproc.pipeline import (
     ExecPipeline,
     PipelineSettings,
@@ -108,7 +108,15 @@ ExceptionsOpt = Annotated[
     list[Path] | None, typer.Option("--exceptions", help="Kibana exception list export (NDJSON); repeatable.")
 ]
 OutputOpt = Annotated[
-    str | None, typer.Option("--output", "-o", help="Append to this file instead of stdout ('-': stdout).")
+    str | None,
+    typer.Option("--output", "-o", help="Where to write: a file (appended), - for stdout, or "
+                 "syslog+tcp://HOST:PORT, syslog+udp://HOST:PORT, syslog+unix:///PATH."),
+]
+MaxMessageOpt = Annotated[
+    int | None,
+    typer.Option("--max-message-bytes", min=1024,
+                 help="Shorten longer documents (their largest fields; auditproc.truncated: true). "
+                 "Default: any length; 60000 for syslog outputs."),
 ]
 KibanaOpt = Annotated[bool, typer.Option("--kibana-compat", help="Also write the familiar kibana.alert.* fields.")]
 DEFAULT_JOBS = 2 if (os.cpu_count() or 1) > 1 else 1
@@ -225,6 +233,7 @@ def replay(
     window_ms: WindowOpt = DEFAULT_WINDOW_MS,
     max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
     max_line_bytes: LineCapOpt = DEFAULT_MAX_LINE_BYTES,
+    max_message_bytes: MaxMessageOpt = None,
 ) -> None:
     """Run detection rules over archived logs and print one ECS alert (JSON) per match.
 
@@ -252,23 +261,26 @@ def replay(
     detector = _detector(spec, reporter, _verbosity(verbose, quiet, reporter))
     run_stats = RunStats()
     sink = _open_output(output, reporter)
+    limit = LineLimit(max_message_bytes or sink.max_message_bytes, reporter.say)
     try:
         if input_format is InputFormat.ecs:
-            _write_all(detector.alerts(iter_ecs_input(paths or [], run_stats, reporter)), sink, None)
+            _write_all(detector.alerts(iter_ecs_input(paths or [], run_stats, reporter)), sink, None, limit)
             detect_stats = detector.stats
         else:
-            detect_stats = _run_batch(paths or [], settings, spec, jobs, sink, run_stats, reporter, detector)
+            detect_stats = _run_batch(paths or [], settings, spec, jobs, sink, run_stats, reporter, detector, limit)
     finally:
         sink.close()
     if stats:
         for line in run_stats.summary() + (detect_stats.summary() if detect_stats else []):
             reporter.say(line)
+        if limit.shortened:
+            reporter.say(f"documents shortened to fit --max-message-bytes: {limit.shortened}")
     raise typer.Exit(EXIT_INPUT if run_stats.input_errors else EXIT_OK)
 
 
 def _run_batch(
     paths: list[str], settings: PipelineSettings, spec: DetectorSpec | None, jobs: int, sink: Sink,
-    run_stats: RunStats, reporter: Reporter, detector: Detector | None = None,
+    run_stats: RunStats, reporter: Reporter, detector: Detector | None = None, limit: LineLimit | None = None,
 ) -> DetectStats | None:
     """Audit logs → ECS documents (spec None) or alerts, written to ``sink``; returns detection counts."""
     progress = _progress_for(paths)
@@ -277,7 +289,7 @@ def _run_batch(
 
         pipe = OffloadPipeline(settings, run_stats, reporter, spec, detector)
         try:
-            _write_bytes(feed_inputs(pipe, paths, progress), sink, progress)
+            _write_bytes(feed_inputs(pipe, paths, progress), sink, progress, limit)
         except WorkerError as exc:
             reporter.say(str(exc))
             raise typer.Exit(EXIT_FAILED) from None
@@ -288,7 +300,7 @@ def _run_batch(
     if detector is None:
         _write_all(docs, sink, progress)
         return None
-    _write_all(detector.alerts(docs), sink, progress)
+    _write_all(detector.alerts(docs), sink, progress, limit)
     return detector.stats
 
 
@@ -311,8 +323,9 @@ def _pipeline_settings(
     )
 
 
-def _write_all(docs: Iterable[dict], sink: Sink, progress: _Progress | None) -> None:
-    _write_bytes((dumps_line(doc) for doc in docs), sink, progress)
+def _write_all(docs: Iterable[dict], sink: Sink, progress: _Progress | None,
+               limit: LineLimit | None = None) -> None:
+    _write_bytes((dumps_line(doc) for doc in docs), sink, progress, limit)
 
 
 def _open_output(output: str | None, reporter: Reporter) -> Sink:
@@ -324,10 +337,11 @@ def _open_output(output: str | None, reporter: Reporter) -> Sink:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _write_bytes(chunks: Iterable[bytes], sink: Sink, progress: _Progress | None) -> None:
+def _write_bytes(chunks: Iterable[bytes], sink: Sink, progress: _Progress | None,
+                 limit: LineLimit | None = None) -> None:
     try:
         for chunk in chunks:
-            sink.write(chunk)
+            sink.write(limit(chunk) if limit is not None else chunk)
             if sink.pending >= BATCH_FLUSH_BYTES:
                 sink.flush()
         sink.flush()
@@ -380,6 +394,7 @@ def follow_cmd(
     window_ms: WindowOpt = DEFAULT_WINDOW_MS,
     max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
     max_line_bytes: LineCapOpt = DEFAULT_MAX_LINE_BYTES,
+    max_message_bytes: MaxMessageOpt = None,
 ) -> None:
     """Follow the live audit log and print alerts as they happen, through rotations and restarts.
 
@@ -409,11 +424,12 @@ def follow_cmd(
     verbosity = _verbosity(verbose, quiet, reporter)
     detector = _detector(spec, reporter, verbosity)
     sink = _open_output(output, reporter)
+    limit = LineLimit(max_message_bytes or sink.max_message_bytes, reporter.say)
 
     def render(doc: dict) -> bytes:
         lines = [dumps_line(doc)] if events else []
         lines.extend(dumps_line(alert) for alert in detector.process(doc))
-        return b"".join(lines)
+        return limit(b"".join(lines))
 
     def reload() -> None:
         nonlocal detector
@@ -442,7 +458,7 @@ def follow_cmd(
     )
     try:
         follow(path, settings, follow_settings, render, sink, controls, reporter, reload, watched.append)
-        sink.write(b"".join(dumps_line(alert) for alert in detector.finish()))
+        sink.write(limit(b"".join(dumps_line(alert) for alert in detector.finish())))
         sink.flush(controls.stop.is_set)
     except FollowError as exc:
         reporter.say(str(exc))

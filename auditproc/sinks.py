@@ -12,12 +12,17 @@ import fcntl
 import os
 import re
 import select
+import socket
 import stat
 import struct
 import sys
 import termios
+from collections import deque
 from collections.abc import Callable
+from enum import Enum
 from typing import BinaryIO
+
+from auditproc.syslog import DEFAULT_FACILITY, FACILITIES, SyslogFormat
 
 Say = Callable[[str], None]
 ShouldStop = Callable[[], bool]
@@ -25,6 +30,11 @@ ShouldStop = Callable[[], bool]
 PIPE_BUF_BYTES = 4096  # Linux: a pipe that polls writable has a free page, so this much cannot block
 POLL_SLICE_MS = 100  # how often a flush waiting on a stuck reader asks should_stop
 TAIL_CHUNK_BYTES = 65536  # read back this much at a time looking for a file's last newline
+# JSON per syslog message: with its RFC 5424 header (under 320 bytes) it fits one UDP datagram (65,507).
+SYSLOG_MAX_MESSAGE_BYTES = 60_000
+SYSLOG_QUEUE_BYTES = 8 << 20  # messages a syslog sink holds while undelivered; beyond, the oldest go
+SYSLOG_DEFAULT_PORT = 514
+CONNECT_TIMEOUT_S = 5.0
 
 # Errors that may pass while the process keeps running: the data stays queued for a later flush.
 _RETRYABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.ENOBUFS})
@@ -76,6 +86,8 @@ def _silent(_message: str) -> None:
 
 class Sink:
     """Queues whole NDJSON lines; ``flush`` writes them all to one file descriptor or raises."""
+
+    max_message_bytes: int | None = None  # the longest line this destination takes by default (None: any)
 
     def __init__(self, name: str, should_stop: ShouldStop | None = None) -> None:
         self.name = name
@@ -293,11 +305,196 @@ class FileSink(Sink):
         return whole
 
 
+class Transport(Enum):
+    """How a syslog sink reaches its daemon, and how messages are framed there."""
+
+    UDP = "udp"  # one message per datagram
+    TCP = "tcp"  # RFC 5425 octet counting: LEN SP MSG
+    UNIX = "unix"  # a datagram socket (/dev/log), or a stream socket with one message per line
+
+
+_NETWORK_ADVICE = {
+    errno.ECONNREFUSED: "is the syslog daemon listening there?",
+    errno.ENOENT: "is the syslog daemon running? (its socket is missing)",
+    errno.EMSGSIZE: "lower --max-message-bytes",
+}
+
+
+class SyslogSink(Sink):
+    """Sends each queued line as one RFC 5424 message to a syslog daemon (``syslog+udp|tcp|unix://``).
+
+    ``flush`` returns once every message was handed to the socket (send done). A broken connection is a
+    retryable SinkError: the next flush connects again and sends the message it was in whole. While the
+    daemon takes nothing, at most SYSLOG_QUEUE_BYTES of messages wait: beyond that the oldest are dropped,
+    counted and said. Over UDP nobody listening is not an error (as logger(1)): the datagrams are lost."""
+
+    max_message_bytes = SYSLOG_MAX_MESSAGE_BYTES
+
+    def __init__(self, name: str, transport: Transport, address: str | tuple[str, int], syslog: SyslogFormat,
+                 say: Say = _silent, should_stop: ShouldStop | None = None) -> None:
+        super().__init__(name, should_stop)
+        self.transport, self.address, self.syslog = transport, address, syslog
+        self.dropped = 0  # messages dropped, all told
+        self._say = say
+        self._messages: deque[bytes] = deque()  # unframed, oldest first
+        self._queued = 0
+        self._dropping = 0  # dropped since the last delivery
+        self._sock: socket.socket | None = None
+        self._stream = False
+        self._target: object = None  # where an unconnected UDP socket sends
+        self._head = b""  # the first message as framed on the current connection
+        self._sent = 0  # bytes of ``_head`` already sent
+
+    @property
+    def pending(self) -> int:
+        return self._queued
+
+    def write(self, data: bytes) -> None:
+        for line in data.split(b"\n"):
+            if line:
+                message = self.syslog.message(line)
+                self._messages.append(message)
+                self._queued += len(message)
+        while self._queued > SYSLOG_QUEUE_BYTES and len(self._messages) > 1:
+            self._drop_oldest()
+
+    def flush(self, should_stop: ShouldStop | None = None) -> None:
+        stop = should_stop or self.should_stop
+        while self._messages:
+            try:
+                if self._sock is None:
+                    self._connect()
+                elif not self._sent and self._stream and self._peer_closed():
+                    self.close()  # send() would still succeed into a dead connection's buffer
+                    continue
+                self._send_head(stop)
+            except OSError as exc:
+                self.close()
+                code = exc.errno or 0
+                advice = _NETWORK_ADVICE.get(code, "check the daemon and the network")
+                if code != errno.EMSGSIZE:
+                    raise SinkError(f"{self.name}: cannot send: {os.strerror(code)}: {advice}",
+                                    retryable=True) from None
+                # This message can never go: drop it rather than hold back the rest.
+                self.dropped += 1
+                self._say(f"{self.name}: dropped a message of {len(self._messages[0])} bytes: "
+                          f"{os.strerror(code)}: {advice}")
+            self._queued -= len(self._messages.popleft())
+            self._head, self._sent = b"", 0
+        if self._dropping:
+            self._say(f"{self.name}: delivering again; {self._dropping} messages were dropped meanwhile")
+            self._dropping = 0
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._head, self._sent = b"", 0
+
+    def reopen(self) -> None:
+        self.close()  # the next flush connects again (a daemon restarted, a name that resolves elsewhere)
+
+    def _drop_oldest(self) -> None:
+        if self._sent:  # half sent on a stream: the daemon must never see a torn frame
+            self.close()
+        self._queued -= len(self._messages.popleft())
+        self.dropped += 1
+        if not self._dropping:
+            self._say(f"{self.name}: not taking messages and {SYSLOG_QUEUE_BYTES >> 20} MiB are waiting: "
+                      "dropping the oldest (counted)")
+        self._dropping += 1
+
+    def _connect(self) -> None:
+        if self.transport is Transport.UNIX:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            try:
+                sock.connect(self.address)
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EPROTOTYPE:
+                    raise
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                try:
+                    sock.connect(self.address)
+                except OSError:
+                    sock.close()
+                    raise
+        elif self.transport is Transport.TCP:
+            sock = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT_S)  # type: ignore[arg-type]
+        else:
+            host, port = self.address
+            family, kind, proto, _, self._target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            sock = socket.socket(family, kind | socket.SOCK_CLOEXEC, proto)
+        sock.setblocking(False)
+        self._sock = sock
+        self._stream = sock.type == socket.SOCK_STREAM
+
+    def _peer_closed(self) -> bool:
+        try:
+            return self._sock.recv(1, socket.MSG_PEEK) == b""  # type: ignore[union-attr]
+        except BlockingIOError:
+            return False
+
+    def _send_head(self, stop: ShouldStop | None) -> None:
+        """Send the first message whole (the rest of it, on a stream), waiting in slices for room."""
+        sock = self._sock
+        assert sock is not None
+        if not self._head:
+            message = self._messages[0]
+            if self.transport is Transport.TCP:
+                self._head = b"%d %s" % (len(message), message)
+            else:
+                self._head = message + b"\n" if self._stream else message
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        while self._sent < len(self._head):
+            while not poller.poll(POLL_SLICE_MS):
+                if stop is not None and stop():
+                    raise OutputBlocked(f"{self.name}: the syslog daemon is not taking messages: stopped with "
+                                        f"{len(self._messages)} undelivered", retryable=True)
+            try:
+                if self._target is not None:
+                    sock.sendto(self._head, self._target)
+                    self._sent = len(self._head)
+                else:
+                    self._sent += sock.send(memoryview(self._head)[self._sent:])
+            except BlockingIOError:
+                continue
+
+
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://(.*)", re.DOTALL)
 # Destinations named by URL, by scheme: each opener takes the rest of the URL.
 _OPENERS: dict[str, Callable[[str, Say, ShouldStop | None], Sink]] = {
     "file": lambda rest, say, stop: FileSink(rest, say, stop),
+    "syslog+udp": lambda rest, say, stop: _syslog_sink(Transport.UDP, rest, say, stop),
+    "syslog+tcp": lambda rest, say, stop: _syslog_sink(Transport.TCP, rest, say, stop),
+    "syslog+unix": lambda rest, say, stop: _syslog_sink(Transport.UNIX, rest, say, stop),
 }
+
+
+def _syslog_sink(transport: Transport, rest: str, say: Say, stop: ShouldStop | None) -> SyslogSink:
+    """``host:port`` (port 514 by default) or, for unix, a path; ``?facility=NAME`` (default local0)."""
+    name = f"syslog+{transport.value}://{rest}"
+    where, _, query = rest.partition("?")
+    options = dict(item.partition("=")[::2] for item in query.split("&") if item)
+    facility = options.pop("facility", DEFAULT_FACILITY)
+    if options or facility not in FACILITIES:
+        raise SinkError(f"{name}: the only option is ?facility= one of {', '.join(FACILITIES)}", retryable=False)
+    address: str | tuple[str, int]
+    if transport is Transport.UNIX:
+        address = where
+    else:
+        host, colon, port = where.rpartition(":")
+        if not colon:
+            host, port = where, str(SYSLOG_DEFAULT_PORT)
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SinkError(f"{name}: expected syslog+{transport.value}://HOST:PORT", retryable=False)
+        address = (host, int(port))
+    if not address:
+        raise SinkError(f"{name}: expected syslog+unix:///PATH/OF/SOCKET", retryable=False)
+    return SyslogSink(name, transport, address, SyslogFormat(FACILITIES[facility], socket.gethostname(), os.getpid()),
+                      say, stop)
 
 
 def open_sink(spec: str | None, say: Say = _silent, should_stop: ShouldStop | None = None) -> Sink:
