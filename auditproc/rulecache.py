@@ -2,8 +2,8 @@
 
 One file per rule set (the sources named and the load options), holding one entry per rule file
 keyed by the SHA-256 of its bytes, under a key of everything else the outcome depends on (the
-code). Entries are plain data (strings, numbers, lists, and dataclasses named from a fixed list),
-never pickles: reading one builds values, it runs nothing. The cache decides which rules run, so
+code). Entries are plain data (strings, numbers, lists, and dataclasses named from a fixed list):
+reading one builds values and runs nothing. The cache decides which rules run, so
 it is trusted like the rule files: a file or directory that another user owns or may write is not
 read (SECURITY.md). A missing, unreadable, corrupt or stale cache is rebuilt, never an error.
 """
