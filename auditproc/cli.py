@@ -104,6 +104,11 @@ RulesOpt = Annotated[
 AllRulesOpt = Annotated[
     bool, typer.Option("--all-rules", help="Run every loadable rule, whatever data sources it names.")
 ]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Parse every rule file, neither reading nor writing the rule cache "
+                 "(as does AUDITPROC_NO_CACHE=1)."),
+]
 ExceptionsOpt = Annotated[
     list[Path] | None, typer.Option("--exceptions", help="Kibana exception list export (NDJSON); repeatable.")
 ]
@@ -211,6 +216,7 @@ def replay(
     config_file: ConfigOpt = None,
     rules: RulesOpt = None,
     all_rules: AllRulesOpt = False,
+    no_cache: NoCacheOpt = False,
     exceptions: ExceptionsOpt = None,
     output: OutputOpt = None,
     since: Annotated[
@@ -255,7 +261,7 @@ def replay(
     spec = DetectorSpec(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
         since_iso, until_iso, load_jobs=jobs,
-        profile=None if input_format is InputFormat.ecs else ecs_profile.value,
+        profile=None if input_format is InputFormat.ecs else ecs_profile.value, rule_cache=not no_cache,
     )
     # says every problem before any input is read
     detector = _detector(spec, reporter, _verbosity(verbose, quiet, reporter))
@@ -362,6 +368,7 @@ def follow_cmd(
     config_file: ConfigOpt = None,
     rules: RulesOpt = None,
     all_rules: AllRulesOpt = False,
+    no_cache: NoCacheOpt = False,
     exceptions: ExceptionsOpt = None,
     output: OutputOpt = None,
     kibana_compat: KibanaOpt = False,
@@ -419,7 +426,7 @@ def follow_cmd(
     settings = dataclasses.replace(settings, userdb=UserDb.local())
     spec = DetectorSpec(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
-        profile=ecs_profile.value,
+        profile=ecs_profile.value, rule_cache=not no_cache,
     )
     verbosity = _verbosity(verbose, quiet, reporter)
     detector = _detector(spec, reporter, verbosity)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
 from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
+from auditproc.rulecache import NO_CACHE_ENV, RuleCache
 from auditproc.ruleset import RuleTable, cannot_fire, default_rules_dir, load_rules
 
 
@@ -39,6 +41,7 @@ class DetectorSpec:
     # The ECS profile of the documents detected on; None when auditproc did not build them
     # (--input-format ecs): then no rule is said to be unable to fire.
     profile: str | None = "auditd"
+    rule_cache: bool = True  # keep what the rule files loaded to (README: rule cache); off with --no-cache
 
 
 def build_detector(spec: DetectorSpec, say: Callable[[str], None], verbosity: Verbosity = Verbosity.QUIET) -> Detector:
@@ -47,7 +50,13 @@ def build_detector(spec: DetectorSpec, say: Callable[[str], None], verbosity: Ve
     Rules that cannot fire on the documents stay loaded (an exception list they name is theirs,
     not global); they are only reported apart.
     """
-    load = load_rules(spec.rules or [default_rules_dir()], all_rules=spec.all_rules, jobs=spec.load_jobs)
+    sources = spec.rules or (default_rules_dir(),)
+    cache = None
+    if spec.rule_cache and not os.environ.get(NO_CACHE_ENV):
+        cache = RuleCache.open(sources, {"all_rules": spec.all_rules})
+    load = load_rules(sources, all_rules=spec.all_rules, jobs=spec.load_jobs, cache=cache)
+    if cache is not None and cache.note and verbosity is Verbosity.VERBOSE:
+        say(cache.note)
     blocked = []
     if spec.profile is not None and verbosity is not Verbosity.QUIET:
         blocked = [(rule, why) for rule in load.rules if (why := cannot_fire(rule, spec.profile))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import functools
+import hashlib
 import multiprocessing
 import os
 import re
@@ -15,15 +16,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from auditproc.emitted import PROFILES, Emitted, emitted
-from auditproc.eql import CompiledQuery, EqlSyntaxError, EqlUnsupportedError, compile_query
-from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
+from auditproc.eql import CompiledQuery, EqlSyntaxError, parse_query
+from auditproc.eql import ast as eql_ast
+from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch, Unsupported
 from auditproc.eql.compiler import field_getter
 from auditproc.eql.patterns import compile_lucene, lucene_to_regex, re2
 from auditproc.eql.values import iter_leaves
 from auditproc.eql.values import text as keyword_text
+from auditproc.rulecache import RuleCache, from_data, to_data
 from auditproc.tomlpos import decode_error, key_offset, key_position, line_column, table_position
 
 DEFAULT_MAX_SIGNALS = 100
@@ -200,19 +203,21 @@ class RuleLoad:
 # --- loading --------------------------------------------------------------------------------------
 
 
-def load_rules(paths: Iterable[str | Path], *, all_rules: bool = False, jobs: int = 1) -> RuleLoad:
+def load_rules(
+    paths: Iterable[str | Path], *, all_rules: bool = False, jobs: int = 1, cache: RuleCache | None = None
+) -> RuleLoad:
     """Load every ``*.toml`` rule under ``paths`` (files or folders, recursively, sorted).
 
     By default only rules meant for auditd data (an auditd index pattern, or no index) of production
     maturity run; ``all_rules`` runs every rule that loads and compiles. With ``jobs`` 2, a forked
     process reads every other file: parsing queries is most of the start-up time of a large set.
+    With a ``cache``, a file whose bytes it knows is not parsed again; the load is the same.
     """
     load = RuleLoad()
     seen_ids: dict[str, Path] = {}
     found = list(_rule_files(paths))
     files = [item for item in found if isinstance(item, Path)]
-    read = functools.partial(_load_file, all_rules=all_rules, as_root=os.geteuid() == 0)
-    outcomes = iter(_load_files(files, read, jobs))
+    outcomes = iter(_load_all(files, all_rules, jobs, cache))
     for item in found:
         if isinstance(item, RuleProblem):
             load.errors.append(item)
@@ -238,31 +243,62 @@ def load_rules(paths: Iterable[str | Path], *, all_rules: bool = False, jobs: in
 
 
 Outcome = Rule | SkippedRule | list[RuleProblem]
+T = TypeVar("T")
 PARALLEL_LOAD_MIN_FILES = 32  # below this, forking costs more than it saves
 
 
-def _load_files(files: list[Path], read: Callable[[Path], Outcome], jobs: int) -> list[Outcome]:
-    """Return ``read(file)`` for every file, in order; the odd ones in a forked helper when ``jobs`` > 1."""
-    if jobs < 2 or len(files) < PARALLEL_LOAD_MIN_FILES or "fork" not in multiprocessing.get_all_start_methods():
-        return [read(path) for path in files]
+def _load_all(files: list[Path], all_rules: bool, jobs: int, cache: RuleCache | None) -> list[Outcome]:
+    """Return the outcome of every file, in order: from the cache where it knows the bytes, else loaded."""
+    as_root = os.geteuid() == 0
+    outcomes: list[Outcome | None] = []
+    digests: dict[int, str] = {}
+    to_load: list[tuple[int, Path, bytes]] = []
+    for path in files:
+        raw = _read_rule_file(path, as_root)
+        outcome: Outcome | None = raw if isinstance(raw, list) else None
+        if outcome is None and cache is not None:
+            digest = digests[len(outcomes)] = hashlib.sha256(raw).hexdigest()
+            outcome = _cached_outcome(path, cache, digest)
+        if outcome is None:
+            to_load.append((len(outcomes), path, raw))
+        outcomes.append(outcome)
+    read = functools.partial(_load_item, all_rules=all_rules)
+    for (position, _, _), outcome in zip(to_load, _load_files(to_load, read, jobs), strict=True):
+        outcomes[position] = outcome
+        if cache is not None:
+            cache.put(digests[position], _outcome_data(outcome))
+    if cache is not None:
+        cache.save()
+    return [outcome if outcome is not None else [] for outcome in outcomes]
+
+
+def _load_item(item: tuple[int, Path, bytes], *, all_rules: bool) -> Outcome:
+    _, path, raw = item
+    return _load_bytes(path, raw, all_rules=all_rules)
+
+
+def _load_files(items: list[T], read: Callable[[T], Outcome], jobs: int) -> list[Outcome]:
+    """Return ``read(item)`` for every item, in order; the odd ones in a forked helper when ``jobs`` > 1."""
+    if jobs < 2 or len(items) < PARALLEL_LOAD_MIN_FILES or "fork" not in multiprocessing.get_all_start_methods():
+        return [read(item) for item in items]
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    helper = context.Process(target=_read_for_parent, args=(sender, files[1::2], read), daemon=True)
+    helper = context.Process(target=_read_for_parent, args=(sender, items[1::2], read), daemon=True)
     helper.start()
     sender.close()
-    outcomes: list[Outcome] = [[] for _ in files]
-    outcomes[0::2] = [read(path) for path in files[0::2]]
+    outcomes: list[Outcome] = [[] for _ in items]
+    outcomes[0::2] = [read(item) for item in items[0::2]]
     try:
         outcomes[1::2] = [_recompiled(outcome) for outcome in receiver.recv()]
     except (EOFError, OSError):  # the helper died: read its half here
-        outcomes[1::2] = [read(path) for path in files[1::2]]
+        outcomes[1::2] = [read(item) for item in items[1::2]]
     helper.join()
     return outcomes
 
 
-def _read_for_parent(sender: Any, files: list[Path], read: Callable[[Path], Outcome]) -> None:
+def _read_for_parent(sender: Any, items: list[T], read: Callable[[T], Outcome]) -> None:
     # A compiled query is closures, which cannot be sent to another process; its AST can.
-    sender.send([dataclasses.replace(o, compiled=o.compiled.ast) if isinstance(o, Rule) else o for o in map(read, files)])
+    sender.send([dataclasses.replace(o, compiled=o.compiled.ast) if isinstance(o, Rule) else o for o in map(read, items)])
     sender.close()
 
 
@@ -270,6 +306,48 @@ def _recompiled(outcome: Outcome) -> Outcome:
     if isinstance(outcome, Rule):
         return dataclasses.replace(outcome, compiled=CompiledQuery(outcome.query, outcome.compiled))
     return outcome
+
+
+# The dataclasses a cache entry may name: the AST's nodes and a rule's threat entries.
+CACHED_TYPES: dict[str, type] = {
+    kind.__name__: kind
+    for kind in (
+        *(eql_ast.EventQuery, And, Or, eql_ast.Not, Comparison, InSet, StringMatch, eql_ast.FunctionCall),
+        *(eql_ast.Arithmetic, eql_ast.Negative, Field, Literal, AttackRef, Technique, Threat),
+    )
+}
+UNCACHED_RULE_FIELDS = ("path", "compiled")  # the path is the file's, the compiled query is rebuilt from the AST
+
+
+def _outcome_data(outcome: Outcome) -> dict[str, Any]:
+    """Return an outcome as cache data, without its path."""
+    if isinstance(outcome, Rule):
+        fields = {f.name: to_data(getattr(outcome, f.name)) for f in dataclasses.fields(Rule)}
+        for name in UNCACHED_RULE_FIELDS:
+            del fields[name]
+        return {"rule": fields, "ast": to_data(outcome.compiled.ast)}
+    if isinstance(outcome, SkippedRule):
+        return {"skipped": [outcome.name, outcome.reason]}
+    return {"problems": [[p.line, p.column, p.message] for p in outcome]}
+
+
+def _cached_outcome(path: Path, cache: RuleCache, digest: str) -> Outcome | None:
+    """Return the outcome the cache holds for ``path``'s bytes, or None (unknown, or not usable: forgotten)."""
+    data = cache.get(digest)
+    if data is None:
+        return None
+    try:
+        if "rule" in data:
+            fields = {name: from_data(value, CACHED_TYPES) for name, value in data["rule"].items()}
+            ast = from_data(data["ast"], CACHED_TYPES)
+            return Rule(path=path, compiled=CompiledQuery(fields["query"], ast), **fields)
+        if "skipped" in data:
+            name, reason = data["skipped"]
+            return SkippedRule(path, name, reason)
+        return [RuleProblem(path, line, column, message) for line, column, message in data["problems"]]
+    except Exception:  # noqa: BLE001 - a damaged entry, whatever it breaks, is loaded afresh
+        cache.forget(digest)
+        return None
 
 
 def _rule_files(paths: Iterable[str | Path]) -> Iterator[Path | RuleProblem]:
@@ -300,8 +378,8 @@ def _rule_files(paths: Iterable[str | Path]) -> Iterator[Path | RuleProblem]:
                 yield candidate
 
 
-def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | SkippedRule | list[RuleProblem]:
-    """Read one rule file into a compiled rule, a skip with its reason, or the list of its problems.
+def _read_rule_file(path: Path, as_root: bool) -> bytes | list[RuleProblem]:
+    """Return a rule file's bytes, or why it is not read.
 
     As root, a file others can rewrite is refused (its query would run with root's reach).
     """
@@ -315,9 +393,19 @@ def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | 
             if len(raw) > MAX_RULE_FILE_BYTES:
                 size = max(info.st_size, len(raw))
                 return [RuleProblem(path, None, None, f"rule file is larger than 4 MiB ({size:,} bytes): not loaded")]
-            text = raw.decode("utf-8")
     except OSError as exc:
         return [RuleProblem(path, None, None, f"cannot read: {exc.strerror or exc}")]
+    return raw
+
+
+def _load_bytes(path: Path, raw: bytes, *, all_rules: bool) -> Outcome:
+    """Read one rule file's bytes into a compiled rule, a skip with its reason, or the list of its problems.
+
+    The outcome depends on the bytes and ``all_rules`` alone (and ``path`` only where it is named),
+    which is what lets the rule cache keep it.
+    """
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, column = line_column(exc.object.decode("utf-8", "replace"), exc.start)
         return [RuleProblem(path, line, column, "not valid UTF-8")]
@@ -341,14 +429,15 @@ def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | 
         line, column = key_position(text, "rule", "query")
         return [RuleProblem(path, line, column, "an eql rule needs a 'query' string")]
 
+    # Every query is parsed, for its errors and shape; only the rules that run are compiled.
     try:
-        compiled = compile_query(rule["query"])
+        ast = parse_query(rule["query"])
     except EqlSyntaxError as exc:
         line, column = _query_position(text, exc.line, exc.column)
         # args[0] is the bare message; str(exc) adds the query-relative position and a caret line.
         return [RuleProblem(path, line, column, f"EQL syntax error: {exc.args[0] if exc.args else exc}")]
-    except EqlUnsupportedError as exc:
-        return SkippedRule(path, name, f"unsupported: {exc.kind} ({exc.reason})")
+    if isinstance(ast, Unsupported):
+        return SkippedRule(path, name, f"unsupported: {ast.kind} ({ast.reason})")
 
     metadata = data.get("metadata", {})
     maturity = metadata.get("maturity") if isinstance(metadata, dict) else None
@@ -357,6 +446,11 @@ def _load_file(path: Path, *, all_rules: bool, as_root: bool = False) -> Rule | 
     index = tuple(rule.get("index", ()))
     if not all_rules and not reads_auditd(index):
         return SkippedRule(path, name, "data source: index lists no auditd source")
+    try:
+        compiled = CompiledQuery(rule["query"], ast)
+    except RecursionError:  # unreachable within the nesting bound parse_query checks: a last resort
+        line, column = _query_position(text, 1, 1)
+        return [RuleProblem(path, line, column, "EQL syntax error: query nests too deeply")]
     return _build_rule(path, rule, language, index, maturity, compiled)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,10 @@ from auditproc.ruleset import Rule
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# The rule cache of every test run (and of the commands tests start) in a fresh folder, never the user's.
+_RULE_CACHE = tempfile.TemporaryDirectory(prefix="auditproc-test-cache-")
+os.environ["CACHE_DIRECTORY"] = _RULE_CACHE.name
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"

@@ -32,6 +32,7 @@ def test_unit_runs_follow_with_the_config_and_reloads_with_sighup():
         "RestartPreventExitStatus=2",
         "StateDirectory=auditproc",
         "LogsDirectory=auditproc",
+        "CacheDirectory=auditproc",
         "After=auditd.service",
         "CapabilityBoundingSet=CAP_DAC_READ_SEARCH",
         "ProtectSystem=strict",
