@@ -120,8 +120,9 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-# Measured (bench/jobs_scaling.py): the reading process keeps up with about 4 workers on an
-# exec-dense log, fewer on a sparse one; more only cost memory.
+# The reading process alone does about a fifth of the work of an exec-dense log and half of a
+# sparse one (bench/README.md), so it bounds the gain from more workers; each holds its own
+# process table, so more cost memory.
 MAX_DEFAULT_JOBS = 4
 DEFAULT_JOBS = min(usable_cores(), MAX_DEFAULT_JOBS)
 JobsOpt = Annotated[
