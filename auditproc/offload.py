@@ -92,7 +92,9 @@ class ParallelPipeline(ExecPipeline):
         self._detector = detector
         self._inboxes = [ctx.Queue(CHUNKS_PER_WORKER) for _ in range(jobs)]
         self._outboxes = [ctx.Queue() for _ in range(jobs)]
-        steps = [ctx.Queue() for _ in range(jobs)]  # table steps for each worker, from its peers
+        # Table steps for each worker, from its peers; kept here only so that a spawned worker
+        # finds their semaphores still there when it starts.
+        self._steps = steps = [ctx.Queue() for _ in range(jobs)]
         self._failures = ctx.Queue()  # one line from a worker that failed
         self._workers = [
             ctx.Process(target=_work, name=f"auditproc-worker-{n}", daemon=True, args=(
@@ -290,10 +292,11 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
     stats = RunStats()
     quiet = Reporter(stream=open(os.devnull, "w"))  # noqa: SIM115 - the parent already said it all
     try:
-        if detector is not None and not hasattr(detector, "candidates"):  # a spawned worker's DetectorSpec
-            from auditproc.detect import build_detector
+        if detector is not None:
+            from auditproc.detect import DetectorSpec, build_detector
 
-            detector = build_detector(detector, quiet.say)  # type: ignore[arg-type]
+            if isinstance(detector, DetectorSpec):  # a spawned worker builds its own
+                detector = build_detector(detector, quiet.say)
         positions = {id(rule): n for n, rule in enumerate(detector.table.rules)} if detector else {}
         pipe = ExecPipeline(settings, stats, quiet)
         table = _TableSteps(pipe.tree, steps[me], parent)  # type: ignore[arg-type]
