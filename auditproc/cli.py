@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 # that use them: building the grammar is a measured 0.17 s that `events` need not pay.
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
-EXIT_FAILED = 3  # the run could not complete: the output failed for good, or the --jobs 2 worker died
+EXIT_FAILED = 3  # the run could not complete: the output failed for good, or a --jobs worker died
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a tool killed by a closed pipe
 BATCH_FLUSH_BYTES = 64 << 10  # measured: the sink's sweet spot (1 MiB flushes cost 2x in queue regrowth)
 PROGRESS_MIN_BYTES = 32 << 20  # below this a run is over before a progress line helps
@@ -124,11 +124,25 @@ MaxMessageOpt = Annotated[
                  "Default: any length; 60000 for syslog outputs."),
 ]
 KibanaOpt = Annotated[bool, typer.Option("--kibana-compat", help="Also write the familiar kibana.alert.* fields.")]
-DEFAULT_JOBS = 2 if (os.cpu_count() or 1) > 1 else 1
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as taskset and containers set it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# The reading process alone does about a fifth of the work of an exec-dense log and half of a
+# sparse one (bench/README.md), so it bounds the gain from more workers; each holds its own
+# process table, so more cost memory.
+MAX_DEFAULT_JOBS = 4
+DEFAULT_JOBS = min(usable_cores(), MAX_DEFAULT_JOBS)
 JobsOpt = Annotated[
     int,
-    typer.Option("--jobs", "-j", min=1, max=2,
-                 help="2: read and group in one process, normalise and detect in another (same output)."),
+    typer.Option("--jobs", "-j", min=1,
+                 help="N > 1: one process reads and groups, N worker processes normalise and detect "
+                 "(same output). At most the usable cores."),
 ]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Say every rule that is skipped or cannot fire, and why.")
@@ -290,10 +304,14 @@ def _run_batch(
 ) -> DetectStats | None:
     """Audit logs → ECS documents (spec None) or alerts, written to ``sink``; returns detection counts."""
     progress = _progress_for(paths)
+    cores = usable_cores()
+    if jobs > cores:
+        reporter.say(f"--jobs {jobs}: this machine lets auditproc use {cores} cores; give at most {cores}")
+        raise typer.Exit(EXIT_USAGE)
     if jobs > 1:
-        from auditproc.offload import OffloadPipeline, WorkerError
+        from auditproc.offload import ParallelPipeline, WorkerError
 
-        pipe = OffloadPipeline(settings, run_stats, reporter, spec, detector)
+        pipe = ParallelPipeline(settings, run_stats, reporter, jobs, detector, spec)
         try:
             _write_bytes(feed_inputs(pipe, paths, progress), sink, progress, limit)
         except WorkerError as exc:
@@ -301,7 +319,7 @@ def _run_batch(
             raise typer.Exit(EXIT_FAILED) from None
         finally:
             pipe.close()
-        return pipe.result.detect if pipe.result is not None else None
+        return detector.stats if detector is not None else None
     docs = feed_inputs(ExecPipeline(settings, run_stats, reporter), paths, progress)
     if detector is None:
         _write_all(docs, sink, progress)

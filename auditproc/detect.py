@@ -12,7 +12,7 @@ from pathlib import Path
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
 from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
 from auditproc.rulecache import NO_CACHE_ENV, RuleCache
-from auditproc.ruleset import RuleTable, cannot_fire, default_rules_dir, load_rules
+from auditproc.ruleset import Rule, RuleTable, cannot_fire, default_rules_dir, load_rules
 
 
 class DetectorError(Exception):
@@ -132,16 +132,33 @@ class Detector:
 
     def process(self, doc: dict) -> list[dict]:
         """The alerts (and any due overflow summaries) for one document."""
+        return self.admit(doc, self.candidates(doc))
+
+    def candidates(self, doc: dict) -> list[Rule]:
+        """The rules that match ``doc`` inside --since/--until and that no exception suppresses.
+
+        Needs no state: ``--jobs`` workers run it in parallel, ``admit`` in order.
+        """
         ts = doc.get("@timestamp")
         if (self.since is not None or self.until is not None) and not self._in_range(ts):
             self.stats.outside_time += 1
             return []
         self.stats.evaluated += 1
-        out: list[dict] = []
-        for rule in self.table.match(doc):
-            if self.exceptions is not None and self.exceptions.suppresses(rule, doc):
+        rules = self.table.match(doc)
+        if self.exceptions is None or not rules:
+            return rules
+        kept = []
+        for rule in rules:
+            if self.exceptions.suppresses(rule, doc):
                 self.stats.suppressed_by_exception[rule.name] += 1
-                continue
+            else:
+                kept.append(rule)
+        return kept
+
+    def admit(self, doc: dict, rules: list[Rule]) -> list[dict]:
+        """The alerts of ``rules`` for ``doc`` that max_signals lets through, after the summaries it made due."""
+        out: list[dict] = []
+        for rule in rules:
             admitted, summaries = self.limiter.admit(rule, doc)
             out.extend(summaries)
             if admitted:

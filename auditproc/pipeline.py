@@ -15,7 +15,7 @@ from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS, Assemble
 from auditproc.ecs import EcsSettings, endpoint_profile, exit_group_pid, is_process_syscall, to_ecs
 from auditproc.identity import UserDb
 from auditproc.parse import LineParser, ParseError, Record
-from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable
+from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable, TableStep
 from auditproc.sources import (
     DEFAULT_MAX_LINE_BYTES,
     GzipReader,
@@ -230,31 +230,44 @@ class ExecPipeline:
 
     def documents(self, events: Iterable[AuditEvent]) -> Iterator[dict]:
         """The enriched ECS documents of completed events (an exit_group updates the process table)."""
-        settings, stats, tree = self.settings, self.stats, self.tree
-        userdb = settings.userdb
-        endpoint = settings.profile == "endpoint"
+        tree = self.tree
+        for item in self.unenriched(events):
+            if item.__class__ is dict:
+                if tree is not None:
+                    self.enrich(item)  # type: ignore[arg-type]
+                yield item  # type: ignore[misc]
+            elif tree is not None:
+                tree.forget(item)  # type: ignore[arg-type]
+
+    def unenriched(self, events: Iterable[AuditEvent]) -> Iterator[dict | int]:
+        """In completion order, the ECS documents of exec events, not yet enriched, and (as ints) the
+        pids of processes seen ending: what the enrich stage needs, in the order it needs it."""
+        settings, stats = self.settings, self.stats
         emitted = self.emitted
         for event in events:
             doc = to_ecs(event, settings.ecs)
             if doc is None:
-                pid = exit_group_pid(event) if tree is not None else None
+                pid = exit_group_pid(event)
                 if pid is not None:
-                    tree.forget(pid)  # type: ignore[union-attr]
+                    yield pid
                 continue
             stats.exec_events += 1
             if event.dropped_records:
                 stats.capped_events += 1
             if "error" in doc and "process.args truncated" in doc["error"]["message"]:
                 stats.truncated_args += 1
-            if tree is not None:
-                tree.enrich(doc)
-                if userdb is not None:
-                    userdb.enrich(doc)
-                if endpoint:
-                    endpoint_profile(doc)
             if emitted is not None:
                 emitted.append((event.position, event.key))
             yield doc
+
+    def enrich(self, doc: dict, step: TableStep | None = None) -> None:
+        """Parent process (``step``: its table step, when already known), user names, the ECS profile."""
+        self.tree.enrich(doc, step)  # type: ignore[union-attr]
+        userdb = self.settings.userdb
+        if userdb is not None:
+            userdb.enrich(doc)
+        if self.settings.profile == "endpoint":
+            endpoint_profile(doc)
 
 
 def iter_documents(

@@ -26,6 +26,42 @@ class ProcessInfo:
     working_directory: str | None
 
 
+# What enriching one document does to the table, known from the document alone: (parent pid looked
+# up, pid, the image it now runs). A pid with no image is one seen ending; None: no change.
+TableStep = tuple[int | None, int | None, ProcessInfo | None]
+
+
+def step_of(doc: dict) -> TableStep:
+    """The lookup and the change enriching ``doc`` makes (``ProcessTable.apply`` makes them)."""
+    process = doc.get("process")
+    if not process:
+        return (None, None, None)
+    parent = process.get("parent")
+    parent_pid = parent.get("pid") if parent else None
+    pid = process.get("pid")
+    # A failed exec leaves the old image in place: it teaches us nothing new.
+    if pid is None or doc.get("event", {}).get("outcome") != "success":
+        return (parent_pid, None, None)
+    return (parent_pid, pid, image_of(process))
+
+
+def ended(pid: int) -> TableStep:
+    """The step of a process seen ending (exit_group): its pid may be reused."""
+    return (None, pid, None)
+
+
+def image_of(process: dict) -> ProcessInfo:
+    """What the table keeps of an ECS ``process`` object (argv up to ``MAX_PARENT_ARGV_BYTES``)."""
+    args = process.get("args")
+    command_line = process.get("command_line")
+    if args is not None:
+        args = _bounded(args)
+        # Our command_line is argv joined by spaces: rebuilt when lent, not stored twice.
+        command_line = None
+    return ProcessInfo(process.get("name"), process.get("executable"), args, command_line,
+                       process.get("working_directory"))
+
+
 class ProcessTable:
     """pid → the image it last executed; fills ``process.parent.*`` and learns from every exec.
 
@@ -42,35 +78,38 @@ class ProcessTable:
     def __len__(self) -> int:
         return len(self._table)
 
-    def enrich(self, doc: dict) -> dict:
-        """Add the parent's identity to an exec document, then remember this process."""
-        process = doc.get("process")
-        if not process:
-            return doc
-        parent = process.get("parent")
-        if parent and "pid" in parent:
-            info = self._table.get(parent["pid"])
-            if info is not None:
-                self._table.move_to_end(parent["pid"])
-                _fill(parent, info)
-        pid = process.get("pid")
-        # A failed exec leaves the old image in place: it teaches us nothing new.
-        if pid is not None and doc.get("event", {}).get("outcome") == "success":
-            self.remember(pid, process)
+    def enrich(self, doc: dict, step: TableStep | None = None) -> dict:
+        """Add the parent's identity to an exec document, then remember this process.
+
+        ``step`` is ``step_of(doc)`` when the caller already has it (``--jobs``: workers share steps).
+        """
+        info = self.apply(step_of(doc) if step is None else step)
+        if info is not None:
+            _fill(doc["process"]["parent"], info)
         return doc
+
+    def apply(self, step: TableStep) -> ProcessInfo | None:
+        """Make the change ``step`` describes; returns what the table knew of the parent pid looked up."""
+        parent_pid, pid, image = step
+        info = None
+        if parent_pid is not None:
+            info = self._table.get(parent_pid)
+            if info is not None:
+                self._table.move_to_end(parent_pid)
+        if pid is not None:
+            if image is None:
+                self.forget(pid)
+            else:
+                self.learn(pid, image)
+        return info
 
     def remember(self, pid: int, process: dict) -> None:
         """Record the image a pid now runs (its argv kept up to ``MAX_PARENT_ARGV_BYTES``)."""
-        args = process.get("args")
-        command_line = process.get("command_line")
-        if args is not None:
-            args = _bounded(args)
-            # Our command_line is argv joined by spaces: rebuilt when lent, not stored twice.
-            command_line = None
-        self._table[pid] = ProcessInfo(
-            process.get("name"), process.get("executable"), args, command_line,
-            process.get("working_directory"),
-        )
+        self.learn(pid, image_of(process))
+
+    def learn(self, pid: int, image: ProcessInfo) -> None:
+        """Record ``image`` as what ``pid`` now runs; the least recently seen process goes when full."""
+        self._table[pid] = image
         self._table.move_to_end(pid)
         if len(self._table) > self.max_processes:
             self._table.popitem(last=False)
@@ -98,10 +137,7 @@ class ProcessTable:
             pid, name, exe, args, command_line, cwd = row
             infos.append((pid, ProcessInfo(name, exe, None if args is None else tuple(args), command_line, cwd)))
         for pid, info in infos:
-            self._table[pid] = info
-            self._table.move_to_end(pid)
-            if len(self._table) > self.max_processes:
-                self._table.popitem(last=False)
+            self.learn(pid, info)
 
     def forget(self, pid: int) -> None:
         """The process ended: its pid may be reused and must not keep this identity."""

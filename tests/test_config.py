@@ -101,7 +101,7 @@ BAD_FILES = {
     "number-for-string": ("host = 5\n", "1: host: expected a string, got a number 5"),
     "string-for-list": ("rules = '/etc/rules'\n", "1: rules: expected a list, got a string '/etc/rules'"),
     "number-in-list": ("exceptions = ['a', 2]\n", "1: exceptions: Input is not a valid path"),
-    "out-of-range": ("[replay]\njobs = 9\n", "2: jobs: Input should be less than or equal to 2"),
+    "out-of-range": ("[replay]\njobs = 0\n", "2: jobs: Input should be greater than or equal to 1"),
     "not-a-choice": ("ecs-profile = 'kibana'\n", "1: ecs-profile: "),
     "toml-syntax": ("host = 'h'\nstats = \n", "2: TOML: Invalid value"),
 }

@@ -1,6 +1,6 @@
-"""Batch runs end promptly and quietly, -j 1 and -j 2 alike (issue #10): a closed output pipe, Ctrl-C, SIGTERM,
-a worker that dies, a parent that fails. Each case runs the real command in its own process group and checks
-that nothing of it is left afterwards."""
+"""Batch runs end promptly and quietly, -j 1 to -j 4 alike (issues #10, #12): a closed output pipe, Ctrl-C,
+SIGTERM, a worker that dies, a parent that fails. Each case runs the real command in its own process group and
+checks that nothing of it is left afterwards."""
 
 from __future__ import annotations
 
@@ -28,7 +28,11 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to 
 
 DEADLINE_S = 15.0  # a hang is forever; this only bounds how long a failing test takes
 EVENTS = 8000  # about 5 MB of log: far more output than a pipe buffer holds
-JOBS = ["1", "2"]
+JOBS = ["1", "2", "3", "4"]
+WORKERS = ["2", "3", "4"]
+# `python -m auditproc.cli ARGS` on a machine that lets it use 16 cores, so that -j 3 and -j 4 run here too.
+SIXTEEN_CORES = ("import os; os.sched_getaffinity = lambda pid: set(range(16)); from auditproc.cli import main; "
+                 "main()")
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +69,21 @@ def _wait_until_gone(pgid: int) -> list[int]:
     return left
 
 
-def _worker_of(pid: int) -> int:
+def _workers_of(pid: int, count: int) -> list[int]:
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
         children = [child for child, ppid, _ in _processes() if ppid == pid]
-        if children:
-            return children[0]
+        if len(children) >= count:
+            return children
         time.sleep(0.05)
-    raise AssertionError("no worker process started")
+    raise AssertionError("the worker processes did not start")
 
 
 class Run:
     """``auditproc ARGS`` in a process group of its own, as a shell starts a pipeline."""
 
     def __init__(self, args: list[str], stdin: Any = None, stdout: Any = subprocess.PIPE) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "auditproc.cli", *args], stdin=stdin, stdout=stdout,
+        self.proc = subprocess.Popen([sys.executable, "-c", SIXTEEN_CORES, *args], stdin=stdin, stdout=stdout,
                                      stderr=subprocess.PIPE, start_new_session=True)
 
     def first_line(self) -> bytes:
@@ -180,20 +184,22 @@ def test_a_signal_stops_every_process_of_the_run(run: Callable[..., Run], log: P
     _assert_nothing_left(r)
 
 
-def test_a_killed_worker_is_reported_in_one_line(run: Callable[..., Run], log: Path) -> None:
-    r = run(["events", "-j", "2", "--host", "h", str(log)])
+@pytest.mark.parametrize("jobs", WORKERS)
+def test_a_killed_worker_is_reported_in_one_line(run: Callable[..., Run], log: Path, jobs: str) -> None:
+    r = run(["events", "-j", jobs, "--host", "h", str(log)])
     r.first_line()
-    os.kill(_worker_of(r.proc.pid), signal.SIGKILL)
+    os.kill(_workers_of(r.proc.pid, int(jobs))[-1], signal.SIGKILL)  # the last: not the one output waits on
     status, err = r.finish(drain=True)
     assert status == EXIT_FAILED
     assert err.count(b"\n") == 1 and err.startswith(b"auditproc: ") and b"SIGKILL" in err
     _assert_nothing_left(r)
 
 
-def test_a_killed_parent_leaves_no_worker_behind(run: Callable[..., Run], log: Path) -> None:
-    r = run(["events", "-j", "2", "--host", "h", str(log)])
+@pytest.mark.parametrize("jobs", WORKERS)
+def test_a_killed_parent_leaves_no_worker_behind(run: Callable[..., Run], log: Path, jobs: str) -> None:
+    r = run(["events", "-j", jobs, "--host", "h", str(log)])
     r.first_line()
-    _worker_of(r.proc.pid)
+    _workers_of(r.proc.pid, int(jobs))
     os.kill(r.proc.pid, signal.SIGKILL)  # no clean-up of its own: the worker has to notice
     assert r.finish() == (-signal.SIGKILL, b"")
     _assert_nothing_left(r)
@@ -220,4 +226,4 @@ def test_an_error_in_the_worker_is_reported_in_one_line(tmp_path: Path, monkeypa
     log.write_bytes(b"".join(line + b"\n" for line in exec_event(1)))
     result = CliRunner().invoke(app, ["events", "-j", "2", "--host", "h", str(log)])
     assert result.exit_code == EXIT_FAILED
-    assert result.stderr == "auditproc: normalising worker failed: ValueError: no JSON today\n"
+    assert result.stderr == "auditproc: worker process failed: ValueError: no JSON today\n"
