@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import signal
 import socket
@@ -635,6 +636,10 @@ def main() -> None:
     """Console-script entry point. SIGINT/SIGTERM: stop at once, exit 128 + the signal (follow handles its own)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop)
+    # Documents are short-lived dicts without cycles, and the collector's default (a pass every 700
+    # allocations) ran every few events: 50,000 measured 3.5 % less CPU for `events -j 1` on a dense
+    # log (4.12 → 3.98 s, medians of 5 alternating runs); cyclic garbage is still collected.
+    gc.set_threshold(50_000, 20, 100)
     try:
         app()
     except _Stopped as stopped:
