@@ -9,16 +9,15 @@ read, so that a restart can tell which surviving files still hold unread data.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+
+from auditproc.ownfiles import why_untrusted, write_atomically
 
 STATE_VERSION = 2
 MAX_STATE_BYTES = 64 << 20  # far above any state we write (done keys, bounded process table)
@@ -73,32 +72,17 @@ class Checkpoint:
     processes: list[list] = field(default_factory=list)  # ProcessTable.to_state()
 
     def save(self, state_path: Path) -> None:
-        """Write atomically: a 0600 temp file in the same directory, fsync, rename."""
+        """Write atomically and durably (mode 0600; see ownfiles.write_atomically)."""
         state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = orjson.dumps({
             "version": STATE_VERSION, "file": self.file.to_json(), "offset": self.offset, "path": self.path,
             "size": self.size, "done": self.done, "older": [m.to_json() for m in self.older],
             "processes": self.processes,
         })
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=state_path.parent)  # mkstemp: mode 0600
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-            os.close(fd)
-            os.replace(tmp, state_path)
+            write_atomically(state_path, data, durable=True)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             raise CheckpointError(f"{state_path}: cannot write state: {exc.strerror}") from exc
-        dir_fd = os.open(state_path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
     @classmethod
     def load(cls, state_path: Path) -> Checkpoint | None:
@@ -202,9 +186,6 @@ def check_state_owner(state_path: Path) -> None:
             info = os.lstat(path)
         except FileNotFoundError:
             continue
-        if info.st_uid != 0:
-            raise CheckpointError(f"{path}: state {what} owned by uid {info.st_uid}, not root: chown root it")
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise CheckpointError(
-                f"{path}: state {what} is writable by group or others: chmod go-w it"
-            )
+        why = why_untrusted(info)
+        if why is not None:
+            raise CheckpointError(f"{path}: state {what} is {why}")

@@ -16,12 +16,12 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import auditproc
+from auditproc.ownfiles import why_untrusted, write_atomically
 
 CACHE_FORMAT = 1
 MAX_CACHE_BYTES = 64 << 20  # a bigger file is not ours: ignored
@@ -130,15 +130,8 @@ class RuleCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _check_directory(self.path.parent)
-            # mkstemp creates the file 0600; no fsync: a file cut short by a crash is corrupt, so rebuilt.
-            fd, temporary = tempfile.mkstemp(prefix=".rules-", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                os.replace(temporary, self.path)
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            # Not durable: a file cut short by a power cut is damaged, so rebuilt.
+            write_atomically(self.path, text.encode(), durable=False)
         except (OSError, UnsafeCache) as exc:
             self.note = f"rule cache {self.path} not saved: {exc}"
             return
@@ -154,10 +147,9 @@ def _check_directory(directory: Path) -> None:
 
 
 def _check_owner(info: os.stat_result, what: str) -> None:
-    if info.st_uid != os.geteuid():
-        raise UnsafeCache(f"the {what} is owned by uid {info.st_uid}, not this user (uid {os.geteuid()})")
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise UnsafeCache(f"the {what} is writable by group or others (chmod go-w it)")
+    why = why_untrusted(info)
+    if why is not None:
+        raise UnsafeCache(f"the {what} is {why}")
 
 
 def _read_trusted(path: Path) -> Any:
