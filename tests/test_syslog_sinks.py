@@ -188,12 +188,25 @@ def test_a_message_torn_by_a_reset_is_sent_again_whole() -> None:
     assert numbers[0] >= len(first)
 
 
-def test_tcp_nobody_listening_is_retryable_and_keeps_the_messages() -> None:
+def _free_tcp_port(_tmp_path: Path) -> str:
     with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
-    sink = open_sink(f"syslog+tcp://127.0.0.1:{port}")
+        return f"syslog+tcp://127.0.0.1:{probe.getsockname()[1]}"  # closed again: nobody listens
+
+
+def _missing_unix_socket(tmp_path: Path) -> str:
+    return f"syslog+unix://{tmp_path}/nope.sock"
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [(_free_tcp_port, "Connection refused: is the syslog daemon listening there?"),
+     (_missing_unix_socket, "the syslog daemon running")],
+    ids=["tcp-nobody-listening", "unix-socket-missing"],
+)
+def test_an_unreachable_daemon_is_retryable_and_keeps_the_messages(tmp_path: Path, where, said: str) -> None:
+    sink = open_sink(where(tmp_path))
     sink.write(dumps_line(alert(1)))
-    with pytest.raises(SinkError, match="Connection refused: is the syslog daemon listening there?") as raised:
+    with pytest.raises(SinkError, match=said) as raised:
         sink.flush()
     assert raised.value.retryable and sink.pending > 0
 
@@ -275,14 +288,6 @@ def test_a_unix_socket_of_either_kind(tmp_path: Path, kind: int) -> None:
         sink.close()
         reader.join(DEADLINE_S)
     assert [json_of(m)["process"]["n"] for m in messages] == [0, 1, 2]
-
-
-def test_a_missing_unix_socket_is_retryable(tmp_path: Path) -> None:
-    sink = open_sink(f"syslog+unix://{tmp_path}/nope.sock")
-    sink.write(dumps_line(alert(1)))
-    with pytest.raises(SinkError, match="the syslog daemon running") as raised:
-        sink.flush()
-    assert raised.value.retryable and sink.pending > 0
 
 
 # --- shortening ---------------------------------------------------------------------------------------
