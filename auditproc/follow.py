@@ -26,6 +26,7 @@ DEFAULT_IDLE_FLUSH_S = 0.2  # an event whose records stopped arriving this long 
 DEFAULT_CHECKPOINT_INTERVAL_S = 5.0
 DEFAULT_POLL_INTERVAL_S = 1.0  # safety net behind inotify
 OUTPUT_RETRY_S = (0.1, 5.0)  # first and longest wait between tries of a failing output
+SEND_CHUNK_BYTES = 1 << 20  # output queued at once: well under any sink's bound on its queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +177,22 @@ class _Delivery:
         Raises SinkError for a failure that retrying cannot cure (the reader went away) or
         with ``exit_on_output_error``; OutputBlocked when asked to stop while output is stuck.
         """
-        if data:
-            self.sink.write(bytes(data))
+        # In pieces of whole lines, each delivered before the next is queued: a sink that bounds
+        # its queue (syslog drops its oldest messages past 8 MiB) never has to drop what this
+        # follower then counts as delivered.
+        start = 0
+        while start < len(data):
+            end = data.find(b"\n", start + SEND_CHUNK_BYTES) + 1 or len(data)
+            self.sink.write(bytes(data[start:end]))
+            start = end
+            self._flush()
+        self.delivered.extend(self.pipe.emitted)  # type: ignore[arg-type]
+        self.pipe.emitted.clear()  # type: ignore[union-attr]
+
+    def _flush(self) -> None:
+        """Flush until the sink holds nothing, retrying a retryable failure with backoff."""
         wait = OUTPUT_RETRY_S[0]
-        while self.sink.pending or self.pipe.emitted:
+        while True:
             try:
                 self.sink.flush(self.controls.stop.is_set)
             except OutputBlocked:
@@ -194,11 +207,10 @@ class _Delivery:
                     raise OutputBlocked(f"{exc}; stopping with output undelivered", retryable=False) from None
                 wait = min(wait * 2, OUTPUT_RETRY_S[1])
                 continue
-            self.delivered.extend(self.pipe.emitted)
-            self.pipe.emitted.clear()  # type: ignore[union-attr]
             if self.failing:
                 self.reporter.say(f"{self.sink.name}: output works again")
                 self.failing = False
+            return
 
     def reopen(self) -> None:
         """SIGHUP: reopen the output (a rotated file); a failure is said, the data stays queued."""

@@ -13,7 +13,10 @@ EXIT_STATUS = (
     ("0", "Done; for follow: stopped by SIGTERM or SIGINT after the last checkpoint."),
     ("1", "Input errors: a file that cannot be read, a damaged gzip; for follow: the log cannot be read."),
     ("2", "Usage, configuration, rule or state errors."),
-    ("3", "follow: the output failed (disk full, I/O error, the reader of stdout went away)."),
+    ("3", "The run could not complete: the output failed (disk full, I/O error; for follow also the "
+          "reader of stdout going away), or a --jobs worker died."),
+    ("130, 143", "replay, events: stopped by SIGINT or SIGTERM."),
+    ("141", "replay, events: the reader of stdout went away (| head)."),
 )
 FILES = (
     (str(DEFAULT_CONFIG_PATH), "Option values, read by every command when it exists (see --config)."),

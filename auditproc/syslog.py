@@ -19,8 +19,6 @@ APP_NAME = b"auditproc"
 SEVERITY_INFO = 6  # a plain event document
 # Rule severity → syslog severity (crit, err, warning, notice).
 SEVERITY_BY_RULE = {"critical": 2, "high": 3, "medium": 4, "low": 5}
-# event.severity holds Kibana's risk score of the rule severity (alerts.py SEVERITY_SCORES): upper bounds.
-_SEVERITY_BY_SCORE = ((21, 5), (47, 4), (73, 3))
 
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
 _HOSTNAME = re.compile(r"[!-~]{1,255}")  # PRINTUSASCII, no space
@@ -36,7 +34,12 @@ def severity_of(doc: Any) -> int:
             return SEVERITY_BY_RULE[value.lower()]
     score = _get(doc, ("event", "severity"))
     if _get(doc, ("event", "kind")) == "alert" and isinstance(score, int | float):
-        return next((severity for bound, severity in _SEVERITY_BY_SCORE if score <= bound), 2)
+        # An alert without a severity name: event.severity is its rule severity's score. Imported
+        # here, not at the top: alerts pulls in the rule loader, which `events` does not need.
+        from auditproc.alerts import SEVERITY_SCORES
+
+        bounds = sorted((SEVERITY_SCORES[name], SEVERITY_BY_RULE[name]) for name in SEVERITY_BY_RULE)
+        return next((severity for bound, severity in bounds if score <= bound), SEVERITY_BY_RULE["critical"])
     return SEVERITY_INFO
 
 

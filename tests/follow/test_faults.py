@@ -6,6 +6,7 @@ nothing lost, every output line whole, and a message that says what happened."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from auditproc.sinks import OutputBlocked, SinkError
 from tests.follow.conftest import ENV, FOLLOW_ARGS, SRC, AuditdWriter, Follower, wait_for
 
 
@@ -286,3 +288,60 @@ def test_kill9_while_the_log_rotates_loses_nothing_and_repeats_are_identical(tmp
             doc["event"].pop("created", None)
         assert all(doc == copies[0] for doc in copies)
     assert set(_by_pid(follower.docs())) == set(written)
+
+
+class _FlakySink:
+    """Takes lines; its first ``failures`` flushes fail as a full disk does; remembers the most it held."""
+
+    name = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.queue, self.out, self.most_held = failures, b"", b"", 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def write(self, data: bytes) -> None:
+        self.queue += data
+        self.most_held = max(self.most_held, len(self.queue))
+
+    def flush(self, should_stop=None) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise SinkError("flaky: cannot write: No space left on device", retryable=True)
+        self.out, self.queue = self.out + self.queue, b""
+
+
+def _delivery(sink, stop: bool = False):
+    import threading
+    from collections import deque
+    from types import SimpleNamespace
+
+    from auditproc.follow import Controls, FollowSettings, _Delivery
+    from auditproc.pipeline import Reporter
+
+    controls = Controls(threading.Event(), threading.Event())
+    if stop:
+        controls.stop.set()
+    pipe = SimpleNamespace(emitted=deque([((1, 0), b"a"), ((1, 9), b"b")]))
+    return _Delivery(sink, pipe, FollowSettings(Path("unused")), controls, Reporter(io.StringIO())), pipe
+
+
+def test_a_failing_output_is_retried_and_counted_delivered_only_once_flushed(monkeypatch):
+    monkeypatch.setattr("auditproc.follow.OUTPUT_RETRY_S", (0.001, 0.002))
+    monkeypatch.setattr("auditproc.follow.SEND_CHUNK_BYTES", 100)
+    lines = b"".join(b'{"n":%d,"pad":"%s"}\n' % (n, b"x" * 40) for n in range(50))
+    sink = _FlakySink(failures=3)
+    out, pipe = _delivery(sink)
+    out.send(lines)
+    assert sink.out == lines  # every line once, in order, after three failures
+    assert sink.most_held < 100 + 60  # queued a piece at a time: a bounded sink never has to drop
+    assert [key for _, key in out.delivered] == [b"a", b"b"] and not pipe.emitted
+
+
+def test_a_stop_while_the_output_fails_delivers_nothing_and_says_so():
+    out, pipe = _delivery(_FlakySink(failures=10**6), stop=True)
+    with pytest.raises(OutputBlocked):
+        out.send(b'{"n":1}\n')
+    assert not out.delivered and len(pipe.emitted) == 2  # the checkpoint stays behind them
