@@ -114,6 +114,9 @@ class Assembler:
         key = rec.id if rec.node is None else (rec.node, rec.id)  # AuditEvent.key, inlined: per record
         table = self._table
         rtype = rec.type
+        bit = _ONCE_BITS.get(rtype, 0)
+        if bit == 4 and not _starts_argv(rec):  # an EXECVE that continues an argv
+            bit = 0
         if key in table:
             event = table[key]
             if event is _DROP:
@@ -121,8 +124,7 @@ class Assembler:
                     self.stats.filtered_records += 1
                     return False
                 event = self._end_twin(key)
-            elif rtype in _ONCE_BITS and (rtype != "EXECVE" or _starts_argv(rec)):
-                bit = _ONCE_BITS[rtype]
+            elif bit:
                 if event.once & bit:
                     event = self._end_twin(key)
                 else:
@@ -138,12 +140,10 @@ class Assembler:
                         self._recent[key] = replays - 1
                     self.stats.late_records += 1
                     return False
-                self._reborn[key] = self._arrivals + 1
-                self.stats.id_collisions += 1
+                self._note_twin(key)
             event = _NEW
         if event is _NEW:
-            once = _ONCE_BITS.get(rtype, 0) if rtype != "EXECVE" or _starts_argv(rec) else 0
-            event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [], position=self.position, once=once)
+            event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [], position=self.position, once=bit)
             table[key] = event
             self._arrivals += 1
             self._order.append((rec.time_ms, self._arrivals, key))
@@ -162,7 +162,7 @@ class Assembler:
             return True
         if rtype == "SYSCALL" and self._wanted_syscall is not None and not self._wanted_syscall(rec):
             self.stats.filtered_records += len(event.records) + 1
-            self._table[key] = _DROP
+            table[key] = _DROP
             self._live.pop(key, None)
             return False
         if len(event.records) >= self.max_records:
@@ -219,9 +219,13 @@ class Assembler:
     def _end_twin(self, key: object) -> object:
         """Complete the open event of ``key``: the record at hand begins a second one with its id."""
         self._complete(key, "collision")
-        self.stats.id_collisions += 1
-        self._reborn[key] = self._arrivals + 1  # the arrival number the second one will get
+        self._note_twin(key)
         return _NEW
+
+    def _note_twin(self, key: object) -> None:
+        """Count a second event with ``key``'s id; it gets the next arrival number."""
+        self.stats.id_collisions += 1
+        self._reborn[key] = self._arrivals + 1
 
     def _is_current(self, arrival: int, key: object) -> bool:
         """Whether the age queue's entry (arrival, key) stands for the event in flight under ``key``:
