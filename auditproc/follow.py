@@ -149,7 +149,7 @@ def follow(
                 out.send(rendered)
             except SinkError as exc:
                 failure = exc
-            if isinstance(follower, LogFollower):
+            if checkpointed:
                 _save(pipe, out, follower, tree, settings.state_path, reporter)
         finally:
             follower.close()
@@ -234,8 +234,7 @@ def _save(pipe: ExecPipeline, out: _Delivery, follower: LogFollower, tree: Proce
     if marks is None:
         return
     out.delivered = deque((pos, key) for pos, key in out.delivered if pos is not None and pos >= position)
-    mark, size, older = marks
-    name = follower.file_of(position[0])[2]  # type: ignore[index]
+    mark, name, size, older = marks
     state = Checkpoint(mark, position[1], name, size, [_key_to_json(key) for _, key in out.delivered], older,
                        tree.to_state())
     try:

@@ -226,9 +226,8 @@ def _add_detect_stats(into: DetectStats, other: DetectStats) -> None:
     """Add a worker's detection counts (what it evaluated and excepted) to this process's."""
     into.evaluated += other.evaluated
     into.outside_time += other.outside_time
-    into.alerts.update(other.alerts)
     into.suppressed_by_exception.update(other.suppressed_by_exception)
-    into.suppressed_by_max_signals.update(other.suppressed_by_max_signals)
+    # alerts and max_signals are this process's own counts: workers only find candidates.
 
 
 class _TableSteps:

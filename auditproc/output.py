@@ -46,6 +46,8 @@ class LineLimit:
         limit = self.max_bytes
         if limit is None or len(lines) <= limit + 1:
             return lines
+        if max(map(len, lines.split(b"\n"))) <= limit:  # in C: a -j N batch of short lines stays as it is
+            return lines
         out = []
         for line in lines.splitlines(keepends=True):
             if len(line) - 1 > limit:

@@ -482,6 +482,8 @@ def _syslog_sink(transport: Transport, rest: str, say: Say, stop: ShouldStop | N
         raise SinkError(f"{name}: the only option is ?facility= one of {', '.join(FACILITIES)}", retryable=False)
     address: str | tuple[str, int]
     if transport is Transport.UNIX:
+        if not where:
+            raise SinkError(f"{name}: expected syslog+unix:///PATH/OF/SOCKET", retryable=False)
         address = where
     else:
         host, colon, port = where.rpartition(":")
@@ -491,8 +493,6 @@ def _syslog_sink(transport: Transport, rest: str, say: Say, stop: ShouldStop | N
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise SinkError(f"{name}: expected syslog+{transport.value}://HOST:PORT", retryable=False)
         address = (host, int(port))
-    if not address:
-        raise SinkError(f"{name}: expected syslog+unix:///PATH/OF/SOCKET", retryable=False)
     return SyslogSink(name, transport, address, SyslogFormat(FACILITIES[facility], socket.gethostname(), os.getpid()),
                       say, stop)
 

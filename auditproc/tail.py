@@ -150,11 +150,6 @@ class LogFollower:
         cur = self._current
         return None if cur is None else (cur.number, cur.offset)
 
-    def file_of(self, number: int) -> tuple[int, int, str] | None:
-        """(device, inode, path) of an opened file by its number."""
-        seen = self._files.get(number)
-        return None if seen is None else (seen.dev, seen.ino, seen.path)
-
     def _start(self, checkpoint: Checkpoint | None, from_start: bool) -> None:
         if checkpoint is None:
             self._backlog = [(None, 0 if from_start else -1)]
@@ -206,8 +201,8 @@ class LogFollower:
                 os.close(fd)
         return files
 
-    def marks(self, number: int) -> tuple[FileMark, int, list[FileMark]] | None:
-        """For a checkpoint in file ``number``: its mark, its size now, and the marks of the
+    def marks(self, number: int) -> tuple[FileMark, str, int, list[FileMark]] | None:
+        """For a checkpoint in file ``number``: its mark, path and size now, and the marks of the
         older files of the set (already read); None if the file is unknown."""
         seen = self._files.get(number)
         if seen is None:
@@ -226,7 +221,7 @@ class LogFollower:
                 older.append(FileMark.of(f.dev, f.ino, f.head))
         else:
             older = []  # not in the set any more: nothing is known to be older
-        return mark, seen.size, older
+        return mark, seen.path, seen.size, older
 
     def _newer_than(self, index: int) -> list[tuple[tuple[int, int] | None, int]]:
         """Backlog entries for the rotated files newer than ``path.index``, then the live file."""
