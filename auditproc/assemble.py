@@ -132,8 +132,8 @@ class Assembler:
         else:
             if key in self._recent:
                 # A straggler after its event completed (wazuh#35250): never a second, partial
-                # event. Only a SYSCALL opens one, unless it is the re-read of an event emitted
-                # before a restart.
+                # event. Only a SYSCALL opens one (parse.OPENING_TYPES lets it through the parser's
+                # skip), unless it is the re-read of an event emitted before a restart.
                 replays = self._recent[key]
                 if rtype != "SYSCALL" or replays:
                     if rtype == "SYSCALL":

@@ -30,7 +30,9 @@ RECORD_TYPE_NAMES = {
 
 # A SYSCALL with a skipped event's id opens a second event with that id (assemble.py): it and
 # the lines after it are parsed.
-OPENING_TYPES = frozenset([b"SYSCALL", b"1300"])
+OPENING_TYPES = frozenset(
+    [b"SYSCALL", *(str(number).encode() for number, name in RECORD_TYPE_NAMES.items() if name == "SYSCALL")]
+)
 
 
 class ParseReason(StrEnum):
