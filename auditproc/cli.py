@@ -19,8 +19,8 @@ import typer
 from auditproc import __version__
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
 from auditproc.config import DEFAULT_CONFIG_PATH, ConfigError, command_defaults, config_path, read_config
-from auditproc.ecs import EcsSettings
 from auditproc.identity import UserDb, UserDbError
+from auditproc.normalize import EcsSettings
 from auditproc.output import LineLimit, dumps_line
 from auditproc.pipeline import (
     ExecPipeline,

@@ -1,7 +1,7 @@
 """What auditproc's documents can hold, per ECS profile: every field, and the values of closed fields.
 
-The one declaration of the shape ``ecs.to_ecs``, the enrich stage and ``ecs.endpoint_profile``
-produce; ``rules list`` reads it to tell which rules can fire, and a test checks it against
+The one declaration of the shape the normaliser (``auditproc.normalize``), the enrich stage and
+``normalize.endpoint_profile`` produce; ``rules list`` reads it to tell which rules can fire, and a test checks it against
 documents built from the fixtures both ways (every field here appears, every field there is here).
 """
 
@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from auditproc.ecs import ARCH_NAMES, ECS_VERSION
+from auditproc.normalize.common import ARCH_NAMES, ECS_VERSION
 
 PROFILES = ("auditd", "endpoint")
 CATEGORY_FIELD = "event.category"

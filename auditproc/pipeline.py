@@ -12,8 +12,8 @@ from typing import BinaryIO, TextIO
 import orjson
 
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS, Assembler, AssemblyStats, AuditEvent
-from auditproc.ecs import EcsSettings, endpoint_profile, exit_group_pid, is_process_syscall, to_ecs
 from auditproc.identity import UserDb
+from auditproc.normalize import EcsSettings, Normalizer, endpoint_profile
 from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable, TableStep
 from auditproc.sources import (
@@ -26,8 +26,6 @@ from auditproc.sources import (
     read_lines,
 )
 
-# Records an exec document is built from; other types only count towards their event.
-EXEC_RECORD_TYPES = frozenset({"SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE", "EOE"})
 MAX_REPORTED_LINES = 20  # per run; the rest are only counted (rate limit)
 
 
@@ -39,7 +37,8 @@ class PipelineSettings:
     max_inflight: int = DEFAULT_MAX_INFLIGHT
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     ecs: EcsSettings = EcsSettings()
-    profile: str = "auditd"  # or "endpoint": Elastic Defend's conventions (ecs.endpoint_profile)
+    profile: str = "auditd"  # or "endpoint": Elastic Defend's conventions (normalize.endpoint_profile)
+    categories: frozenset[str] | None = None  # event.category values to build documents for; None: all
     userdb: UserDb | None = None  # names for ids the log did not resolve itself
     max_processes: int = DEFAULT_MAX_PROCESSES
 
@@ -152,12 +151,13 @@ class ExecPipeline:
         self.stats = stats
         self.reporter = reporter
         self.ready: list[AuditEvent] = []
+        self.normalizer = Normalizer(settings.ecs, settings.categories)
         self.assembler = Assembler(
             self.ready.append,
             window_ms=settings.window_ms,
             max_inflight=settings.max_inflight,
-            wanted_types=EXEC_RECORD_TYPES,
-            wanted_syscall=is_process_syscall,
+            wanted_types=self.normalizer.wanted_types,
+            wanted_syscall=self.normalizer.wanted_syscall,
         )
         self.parser = LineParser()
         self.lineno = 0  # lines read from the current source
@@ -242,12 +242,12 @@ class ExecPipeline:
     def unenriched(self, events: Iterable[AuditEvent]) -> Iterator[dict | int]:
         """In completion order, the ECS documents of exec events, not yet enriched, and (as ints) the
         pids of processes seen ending: what the enrich stage needs, in the order it needs it."""
-        settings, stats = self.settings, self.stats
+        stats, normalizer = self.stats, self.normalizer
         emitted = self.emitted
         for event in events:
-            doc = to_ecs(event, settings.ecs)
+            doc = normalizer.document(event)
             if doc is None:
-                pid = exit_group_pid(event)
+                pid = normalizer.ended_pid(event)
                 if pid is not None:
                     yield pid
                 continue

@@ -34,7 +34,7 @@ STAGES = {
     "sources": "read", "tail": "read",
     "parse": "parse",
     "assemble": "assemble",
-    "ecs": "ECS", "identity": "ECS", "proctree": "ECS",
+    "normalize": "ECS", "identity": "ECS", "proctree": "ECS",
     "eql": "rules", "ruleset": "rules", "detect": "rules", "exceptions": "rules",
     "alerts": "output", "output": "output", "sinks": "output",
 }

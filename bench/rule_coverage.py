@@ -19,7 +19,7 @@ from auditproc.eql.ast import And, EventQuery, Field, Node, Not, Or
 from auditproc.eql.interpreter import truth
 from auditproc.ruleset import load_rules
 
-# What every exec document carries, whatever the event (ecs.to_ecs).
+# What every exec document carries, whatever the event (normalize.process).
 FIXED = {
     "event": {"kind": "event", "category": ["process"], "type": ["start"], "module": "auditd",
               "dataset": "auditproc.process"},

@@ -13,7 +13,7 @@ MAIN = "<module> (auditproc/cli.py:537)"
 
 @pytest.mark.parametrize(("frames", "stage"), [
     ([MAIN, "iter_records (auditproc/pipeline.py:90)", "split_fields (auditproc/parse.py:300)"], "parse"),
-    ([MAIN, "to_ecs (auditproc/ecs.py:40)", "loads (orjson:0)"], "ECS"),
+    ([MAIN, "exec_document (auditproc/normalize/process.py:40)", "loads (orjson:0)"], "ECS"),
     ([MAIN, "match (auditproc/ruleset.py:900)", "Set.Match (re2/__init__.py:10)"], "rules"),
     ([MAIN, "compile_query (auditproc/eql/compiler.py:12)"], "rules"),
     ([MAIN, "_run_batch (auditproc/cli.py:254)"], GLUE),

@@ -7,11 +7,12 @@ import io
 import orjson
 
 from auditproc.assemble import AuditEvent
-from auditproc.ecs import EcsSettings, to_ecs
+from auditproc.normalize import EcsSettings, Normalizer
 from auditproc.parse import ParseError, Record, parse_line
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats, printable
 
 ECS = EcsSettings(host_name="fuzz", max_argv_bytes=1 << 12)
+NORMALIZER = Normalizer(ECS)
 KEYS = ("comm", "exe", "cwd", "name", "proctitle", "a0", "a1[0]", "argc", "msg", "key", "_text")
 
 
@@ -27,7 +28,7 @@ def parse_one(data: bytes) -> None:
         for key in (*KEYS, *rec.fields):
             rec.text(key)
         event = AuditEvent(rec.node, rec.id, rec.time_ms, rec.serial, [rec])
-        _check(to_ecs(event, ECS))
+        _check(NORMALIZER.document(event))
 
 
 def pipeline(data: bytes) -> None:

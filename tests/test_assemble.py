@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditproc.assemble import Assembler, AuditEvent
-from auditproc.ecs import EcsSettings, to_ecs
+from auditproc.normalize import EcsSettings, Normalizer
 from auditproc.parse import parse_line
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, iter_documents
 
@@ -268,7 +268,7 @@ def test_garbage_never_costs_a_neighbouring_event(names, garbage, rnd: random.Ra
 
 def test_ecs_ignores_events_without_exec():
     event = AuditEvent(None, b"1.0:1", 1000, 1, [rec("1.000", 1, "SYSCALL", "arch=c000003e syscall=257")])
-    assert to_ecs(event, EcsSettings()) is None
+    assert Normalizer(EcsSettings()).document(event) is None
 
 
 OPENAT_7 = [b"type=SYSCALL msg=audit(1700000000.007:7): arch=c000003e syscall=257 success=yes exit=3 pid=5",

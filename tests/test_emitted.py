@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from auditproc.ecs import EcsSettings
 from auditproc.emitted import PROFILES, emitted
+from auditproc.normalize import EcsSettings
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from tests.conftest import FIXTURES
 

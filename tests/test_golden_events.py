@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from auditproc.cli import app
-from auditproc.ecs import EcsSettings
+from auditproc.normalize import EcsSettings
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from tests.conftest import FIXTURES
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from auditproc import cli, offload
 from auditproc.cli import EXIT_USAGE, app
-from auditproc.ecs import EcsSettings
+from auditproc.normalize import EcsSettings
 from auditproc.output import dumps_line
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats, feed_inputs
 

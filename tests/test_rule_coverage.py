@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from auditproc.ecs import EcsSettings
+from auditproc.normalize import EcsSettings
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from auditproc.ruleset import load_rules
 from tests.conftest import FIXTURES, REPO, shared_path

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from auditproc.ecs import EcsSettings
 from auditproc.eql import EqlSyntaxError, parse_query
 from auditproc.eql.ast import Field, Literal, Not
+from auditproc.normalize import EcsSettings
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from auditproc.ruleset import (
     CONTAINS,

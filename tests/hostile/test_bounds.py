@@ -10,9 +10,9 @@ import pytest
 
 from auditproc import assemble
 from auditproc.assemble import Assembler, AuditEvent
-from auditproc.ecs import is_process_syscall
+from auditproc.normalize import EcsSettings, Normalizer
 from auditproc.parse import LineParser, parse_line
-from auditproc.pipeline import EXEC_RECORD_TYPES, ExecPipeline, PipelineSettings, Reporter, RunStats
+from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
 from auditproc.proctree import ProcessTable
 from auditproc.sources import read_lines
 
@@ -28,7 +28,9 @@ def _syscalls(count: int) -> Iterator[bytes]:
 
 def test_max_inflight_bounds_the_table_and_overflow_emits_every_event() -> None:
     out: list[AuditEvent] = []
-    asm = Assembler(out.append, max_inflight=64, wanted_types=EXEC_RECORD_TYPES, wanted_syscall=is_process_syscall)
+    normalizer = Normalizer(EcsSettings())
+    asm = Assembler(out.append, max_inflight=64, wanted_types=normalizer.wanted_types,
+                    wanted_syscall=normalizer.wanted_syscall)
     parser = LineParser()
     largest = 0
     for line in _syscalls(300_000):
@@ -129,7 +131,6 @@ def test_a_gigantic_hex_argument_is_truncated_with_the_marker() -> None:
 
 
 def test_a_configured_argv_cap() -> None:
-    from auditproc.ecs import EcsSettings
 
     docs, _, _ = documents(b"\n".join(exec_event(1, [b"a" * 100, b"b" * 100])) + b"\n",
                            ecs=EcsSettings(max_argv_bytes=150))

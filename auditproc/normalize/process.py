@@ -1,0 +1,268 @@
+"""Exec events to ECS process documents, in the shape of Elastic's auditd_manager integration.
+
+Parity core and additive fields follow ``docs/ecs-mapping.md`` §5.1–5.2; what every document
+shares is built in ``common``.
+"""
+
+from __future__ import annotations
+
+from auditproc.assemble import AuditEvent
+from auditproc.normalize.common import (
+    Actor,
+    EcsSettings,
+    auditd_block,
+    decode_paths,
+    event_header,
+    finish,
+    host,
+    node_name,
+    outcome_of,
+    put_int,
+    syscall_data,
+    tags,
+    to_int,
+)
+from auditproc.parse import Record, decode_bytes, is_arg_key
+
+# (arch, syscall number) → name. Never decide from the number alone: 11 is execve on
+# i386 but munmap on x86_64.
+EXEC_SYSCALLS = {
+    (b"c000003e", b"59"): "execve", (b"c000003e", b"322"): "execveat",
+    (b"40000003", b"11"): "execve", (b"40000003", b"358"): "execveat",
+    (b"c00000b7", b"221"): "execve", (b"c00000b7", b"281"): "execveat",
+    (b"c00000f3", b"221"): "execve", (b"c00000f3", b"281"): "execveat",
+    (b"40000028", b"11"): "execve", (b"40000028", b"387"): "execveat",
+    (b"80000015", b"11"): "execve", (b"80000015", b"362"): "execveat",
+    (b"c0000015", b"11"): "execve", (b"c0000015", b"362"): "execveat",
+    (b"00000014", b"11"): "execve", (b"00000014", b"362"): "execveat",
+    (b"80000016", b"11"): "execve", (b"80000016", b"354"): "execveat",
+}
+EXEC_NAMES = {b"execve": "execve", b"execveat": "execveat"}  # interpreted logs (ausearch -i)
+# exit_group ends a whole process; the process tree forgets the pid so it is never lent to a
+# later process that reuses it. (Only present when the audit rules log exit_group.)
+EXIT_GROUP_SYSCALLS = frozenset({
+    (b"c000003e", b"231"), (b"40000003", b"252"), (b"c00000b7", b"94"), (b"c00000f3", b"94"),
+    (b"40000028", b"248"), (b"80000015", b"234"), (b"c0000015", b"234"), (b"00000014", b"234"),
+    (b"80000016", b"248"),
+})
+# The records an exec document is built from.
+EXEC_RECORD_TYPES = frozenset({"SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE"})
+
+
+def syscall_kind(rec: Record) -> str | None:
+    """``"execve"``, ``"execveat"`` or ``"exit_group"`` for a SYSCALL record of one, else None."""
+    arch, number = rec.arch_and_syscall()
+    name = EXEC_NAMES.get(number) or EXEC_SYSCALLS.get((arch, number))
+    if name is not None:
+        return name
+    return "exit_group" if number == b"exit_group" or (arch, number) in EXIT_GROUP_SYSCALLS else None
+
+
+def is_process_syscall(rec: Record) -> bool:
+    """True for the SYSCALL records the process kind keeps: exec, and exit_group for the process tree."""
+    return syscall_kind(rec) is not None
+
+
+def exit_group_pid(event: AuditEvent) -> int | None:
+    """The pid of a process that ended (an exit_group event), else None."""
+    for rec in event.records:
+        if rec.type == "SYSCALL":
+            return to_int(rec.fields.get("pid")) if syscall_kind(rec) == "exit_group" else None
+    return None
+
+
+def exec_document(event: AuditEvent, settings: EcsSettings) -> dict | None:
+    """The ECS process document of an exec event, or None when the event is not an exec."""
+    syscall = cwd = proctitle = None
+    paths: list[Record] = []
+    execves: list[Record] = []
+    for rec in event.records:
+        t = rec.type
+        if t == "SYSCALL":
+            if syscall is None:
+                syscall = rec
+        elif t == "EXECVE":
+            execves.append(rec)
+        elif t == "PATH":
+            paths.append(rec)
+        elif t == "CWD":
+            cwd = cwd or rec
+        elif t == "PROCTITLE":
+            proctitle = proctitle or rec
+    warnings: list[str] = []
+    if syscall is not None:
+        syscall_name = syscall_kind(syscall)
+        if syscall_name is None or syscall_name == "exit_group":
+            return None
+        f, enriched = syscall.fields, syscall.enriched
+        outcome = outcome_of(f)
+    elif execves:
+        # Only EXECVE records only come from an exec; the SYSCALL was lost or cut off.
+        # Keep what is known (argv) rather than drop a detection; invent nothing.
+        syscall_name, f, enriched, outcome = "execve", {}, {}, "unknown"
+        warnings.append("SYSCALL record missing: process identity unknown")
+    else:
+        return None
+    arch = f.get("arch", b"")
+    node = node_name(event)
+
+    process: dict = {}
+    put_int(process, "pid", f.get("pid"))
+    ppid = to_int(f.get("ppid"))
+    if ppid is not None:
+        process["parent"] = {"pid": ppid}
+    name = syscall.text("comm") if syscall is not None else None
+    if name is not None:
+        process["name"] = name
+    exe = syscall.text("exe") if syscall is not None else None
+    if exe is not None:
+        process["executable"] = exe
+    if execves:
+        args, argc, truncated = execve_argv(execves, settings.max_argv_bytes)
+        if truncated:
+            warnings.append(truncated)
+        process["args"] = args
+        process["args_count"] = argc if argc is not None else len(args)
+        process["command_line"] = " ".join(args)
+    if proctitle is not None:
+        title = proctitle.value("proctitle")
+        if title is not None:
+            process["title"] = title.replace(b"\x00", b" ").decode("utf-8", "backslashreplace")
+    if cwd is not None:
+        wd = cwd.text("cwd")
+        if wd is not None:
+            process["working_directory"] = wd
+
+    actor = Actor.of(f, enriched)
+    doc = event_header(event, ["process"], ["start"], "executed", outcome, "auditproc.process")
+    doc["host"] = host(node, settings, arch)
+    doc["process"] = process
+    user = actor.user(settings.dedup_effective)
+    if user:
+        doc["user"] = user
+    related = actor.related()
+    if related:
+        doc["related"] = {"user": related}
+
+    file_doc, path_docs = decode_paths(paths)
+    if file_doc:
+        doc["file"] = file_doc
+
+    data = syscall_data(f, syscall_name, arch)
+    if "args_count" in process:
+        data["argc"] = process["args_count"]
+    if node is not None:
+        data["node"] = node
+    auditd = auditd_block("syscall", outcome, f.get("ses"), _summary(actor, file_doc, exe),
+                          actor.auditd_user(f.get("subj")), data)
+    if path_docs:
+        auditd["paths"] = path_docs
+    doc["auditd"] = auditd
+    rule_keys = tags(syscall) if syscall is not None else []
+    if rule_keys:
+        doc["tags"] = rule_keys
+    return finish(doc, event, warnings)
+
+
+def _summary(actor: Actor, file_doc: dict, exe: str | None) -> dict:
+    ids, names = actor.ids, actor.names
+    summary: dict = {}
+    if ids:
+        summary["actor"] = {"primary": names.get("auid", ids.get("auid", "unset"))}
+        if "uid" in ids:
+            summary["actor"]["secondary"] = names.get("uid", ids["uid"])
+    if file_doc.get("path"):
+        summary["object"] = {"type": "file", "primary": file_doc["path"]}
+    if exe:
+        summary["how"] = exe
+    return summary
+
+
+def execve_argv(records: list[Record], max_bytes: int) -> tuple[list[str], int | None, str]:
+    """Rebuild argv from every EXECVE record of an event.
+
+    Handles plain ``aN``, long arguments split into ``aN[i]`` chunks (each chunk decoded by
+    its own form), arguments spread over several records, holes (empty arguments the
+    kernel left out: audit-userspace#57) and ``argc`` disagreeing with what is present.
+    Returns (args, argc as reported, truncation note or "").
+    """
+    argc: int | None = None
+    plain: dict[int, bytes] = {}
+    chunks: dict[int, dict[int, bytes]] = {}
+    for rec in records:
+        for key, value in rec.fields.items():
+            if key == "argc":
+                if argc is None:
+                    argc = to_int(value)
+                continue
+            if not is_arg_key(key):
+                continue
+            index, bracket, chunk = key[1:].partition("[")
+            if not index.isdigit():
+                continue
+            if bracket:
+                if chunk[:-1].isdigit():
+                    chunks.setdefault(int(index), {}).setdefault(int(chunk[:-1]), value)
+            else:
+                plain.setdefault(int(index), value)
+    # Holes between arguments are empty arguments the kernel left out (audit-userspace#57), but
+    # nothing is invented past the last one present: a forged argc=4000000000 costs nothing.
+    count = max(max(plain, default=-1) + 1, max(chunks, default=-1) + 1)
+    args: list[str] = []
+    budget = max_bytes
+    note = ""
+    bad_hex = 0
+    for i in range(count):
+        pieces = [plain[i]] if i in plain else [chunks[i][k] for k in sorted(chunks[i])] if i in chunks else []
+        decoded = []
+        for raw in pieces:
+            piece = decode_bytes(raw, encoded=True) or b""
+            if raw and piece is raw and raw[:1] != b'"':
+                bad_hex += 1  # unquoted yet not hex: kept as written (interpreted or damaged input)
+            decoded.append(piece)
+        data = b"".join(decoded)
+        budget -= len(data) + 1
+        if budget < 0:
+            dropped = count - i
+            note = f"process.args truncated: {dropped} of {count} arguments beyond {max_bytes} bytes dropped"
+            args.append(f"…[{dropped} more arguments truncated by auditproc]")
+            break
+        args.append(data.decode("utf-8", "backslashreplace"))
+    if bad_hex:
+        note = "; ".join(filter(None, (note, f"{bad_hex} argument values were neither quoted nor valid hex")))
+    return args, argc, note
+
+
+def endpoint_profile(doc: dict) -> dict:
+    """Reshape a document to Elastic Defend's conventions where they differ (README, "Profiles").
+
+    ``event.action "exec"``; ``user.*`` is the effective identity (Defend/RFC 0030) with the real
+    one in ``process.real_user``; ECS Linux identity fields ``process.{user,group,real_user,
+    real_group,saved_user,saved_group}``; ``process.interactive`` from the tty.
+    """
+    doc["event"]["action"] = "exec"
+    process = doc.setdefault("process", {})
+    user = doc.get("user", {})
+    effective = user.pop("effective", None)
+    saved = doc.get("auditd", {}).get("user", {}).get("saved")
+    real = {k: v for k, v in user.items() if k in ("id", "name")}
+    real_group = user.get("group")
+    if real:
+        process["real_user"] = dict(real)
+    if real_group:
+        process["real_group"] = dict(real_group)
+    if effective:
+        user = {k: v for k, v in effective.items()}
+        doc["user"] = user
+    if user.get("id") is not None:
+        process["user"] = {k: v for k, v in user.items() if k in ("id", "name")}
+    if user.get("group"):
+        process["group"] = dict(user["group"])
+    if saved:
+        process["saved_user"] = {k: v for k, v in saved.items() if k in ("id", "name")}
+        if saved.get("group"):
+            process["saved_group"] = dict(saved["group"])
+    tty = doc.get("auditd", {}).get("data", {}).get("tty")
+    if tty is not None:
+        process["interactive"] = tty != "(none)"
+    return doc
