@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeAlias
 
 from auditproc.parse import Record
 
@@ -30,6 +32,21 @@ CLOCK_JUMP_MS = 600_000  # an event this far ahead of the stream's clock is from
 _ONCE_BITS = {"SYSCALL": 1, "PROCTITLE": 2, "EXECVE": 4}
 _ARGV_STARTS = (b"argc=", b"a0=", b"a0_len=")  # continuations begin with a later aK, aK_len or aK[i]
 
+# How events are told apart: the id span ``b"1700000000.123:42"``, or ``(node, span)`` when the
+# records carry ``node=``. A plain bytes or tuple, not a class: it is built for every record.
+EventKey: TypeAlias = bytes | tuple[bytes, bytes]
+
+
+class CompletionCause(StrEnum):
+    """Why the assembler handed an event on (``--stats`` counts each)."""
+
+    EOE = "eoe"  # its end-of-event record arrived (plugin streams; not in auditd's own log)
+    AGE = "age"  # older than the window behind the newest record (audit time)
+    IDLE = "idle"  # following a live log: no record for it for a while (wall clock)
+    OVERFLOW = "overflow"  # the oldest of too many events in flight
+    COLLISION = "collision"  # a record began a second event with its id
+    END = "end"  # end of input, or shutdown
+
 
 @dataclass(slots=True)
 class AuditEvent:
@@ -40,14 +57,14 @@ class AuditEvent:
     time_ms: int
     serial: int
     records: list[Record]
-    completed_by: str = ""  # "eoe", "age", "idle", "overflow" or "end"
+    completed_by: CompletionCause | None = None
     dropped_records: int = 0  # records beyond the per-event cap
     position: object = None  # where its first record was read (follow mode's checkpoint)
     last_seen: float = 0.0  # the assembler's wall clock at its latest record (follow mode)
     once: int = 0  # the _ONCE_BITS of the records it holds
 
     @property
-    def key(self) -> object:
+    def key(self) -> EventKey:
         """How the assembler tells events apart: the id, with the node name when records carry one."""
         return self.id if self.node is None else (self.node, self.id)
 
@@ -57,7 +74,7 @@ class AssemblyStats:
     """What the assembler did: completions by cause and what it discarded on purpose."""
 
     events: int = 0  # every distinct event id seen, wanted or not
-    by_cause: dict[str, int] = field(default_factory=dict)
+    by_cause: dict[CompletionCause, int] = field(default_factory=dict)
     filtered_records: int = 0  # records of events nobody asked for (non-exec syscalls)
     capped_records: int = 0
     late_records: int = 0  # records of an event that had already completed
@@ -93,17 +110,17 @@ class Assembler:
         # are not execs, and buffering them would dominate the cost.
         self._wanted_types = wanted_types
         self._wanted_syscall = wanted_syscall
-        self._table: dict[object, AuditEvent | None] = {}
-        self._order: deque[tuple[int, int, object]] = deque()  # (time_ms, arrival no., key)
+        self._table: dict[EventKey, AuditEvent | None] = {}
+        self._order: deque[tuple[int, int, EventKey]] = deque()  # (time_ms, arrival no., key)
         self._arrivals = 0  # events begun so far
         self.stats = AssemblyStats()
         # Set by a follower before push: where the record was read, and a wall clock.
         self.position: object = None
         self.clock = 0.0
         # FIFO of completed keys → SYSCALLs still to come from events emitted before a restart
-        self._recent: OrderedDict[object, int] = OrderedDict()
-        self._reborn: dict[object, int] = {}  # key → arrival no. of its latest event, after a collision
-        self._live: dict[object, AuditEvent] = {}  # events holding records: what idle expiry scans
+        self._recent: OrderedDict[EventKey, int] = OrderedDict()
+        self._reborn: dict[EventKey, int] = {}  # key → arrival no. of its latest event, after a collision
+        self._live: dict[EventKey, AuditEvent] = {}  # events holding records: what idle expiry scans
 
     def __len__(self) -> int:
         """Number of events in flight (including ones known to be discarded)."""
@@ -155,7 +172,7 @@ class Assembler:
             if len(table) > self.max_inflight:
                 self._evict_oldest()
         if rtype == "EOE":
-            self._complete(key, "eoe")
+            self._complete(key, CompletionCause.EOE)
             return True
         if self._wanted_types is not None and rtype not in self._wanted_types:
             self.stats.filtered_records += 1
@@ -190,20 +207,20 @@ class Assembler:
                 break
             order.popleft()
             if key in table and (not reborn or reborn.get(key, 0) <= arrival):  # _is_current, inlined
-                self._complete(key, "age")
+                self._complete(key, CompletionCause.AGE)
 
     def expire_idle(self, before: float) -> None:
         """Complete events whose latest record arrived before ``before`` (the ``clock``'s scale):
         following a live log, an event must not wait for the next one to be emitted."""
         for key in [k for k, e in self._live.items() if e.last_seen < before]:
-            self._complete(key, "idle")
+            self._complete(key, CompletionCause.IDLE)
 
     def oldest_position(self) -> object:
         """The position of the earliest-read event still in flight whose output is pending, or None."""
         positions = [e.position for e in self._live.values()]
         return min(positions, default=None)  # type: ignore[type-var]
 
-    def mark_done(self, keys: list[object]) -> None:
+    def mark_done(self, keys: list[EventKey]) -> None:
         """Events already emitted before a restart: their records are ignored if read again."""
         for key in keys:
             self._remember(key, self._recent.get(key, 0) + 1)
@@ -214,25 +231,25 @@ class Assembler:
         while order:
             _, arrival, key = order.popleft()
             if self._is_current(arrival, key):
-                self._complete(key, "end")
+                self._complete(key, CompletionCause.END)
 
-    def _end_twin(self, key: object) -> object:
+    def _end_twin(self, key: EventKey) -> object:
         """Complete the open event of ``key``: the record at hand begins a second one with its id."""
-        self._complete(key, "collision")
+        self._complete(key, CompletionCause.COLLISION)
         self._note_twin(key)
         return _NEW
 
-    def _note_twin(self, key: object) -> None:
+    def _note_twin(self, key: EventKey) -> None:
         """Count a second event with ``key``'s id; it gets the next arrival number."""
         self.stats.id_collisions += 1
         self._reborn[key] = self._arrivals + 1
 
-    def _is_current(self, arrival: int, key: object) -> bool:
+    def _is_current(self, arrival: int, key: EventKey) -> bool:
         """Whether the age queue's entry (arrival, key) stands for the event in flight under ``key``:
         after a collision, the older twin's entry does not."""
         return key in self._table and (not self._reborn or self._reborn.get(key, 0) <= arrival)
 
-    def _remember(self, key: object, replays: int = 0) -> None:
+    def _remember(self, key: EventKey, replays: int = 0) -> None:
         recent = self._recent
         recent[key] = replays
         if len(recent) > RECENT_KEYS:
@@ -248,10 +265,10 @@ class Assembler:
         while order:
             _, arrival, key = order.popleft()
             if self._is_current(arrival, key):
-                self._complete(key, "overflow")
+                self._complete(key, CompletionCause.OVERFLOW)
                 return
 
-    def _complete(self, key: object, cause: str) -> None:
+    def _complete(self, key: EventKey, cause: CompletionCause) -> None:
         event = self._table.pop(key)
         # The key's entry in _order goes stale and is skipped when it reaches the front.
         self._live.pop(key, None)

@@ -11,7 +11,14 @@ from typing import BinaryIO, TextIO
 
 import orjson
 
-from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS, Assembler, AssemblyStats, AuditEvent
+from auditproc.assemble import (
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_WINDOW_MS,
+    Assembler,
+    AssemblyStats,
+    AuditEvent,
+    EventKey,
+)
 from auditproc.identity import UserDb
 from auditproc.normalize import EcsSettings, Normalizer, endpoint_profile
 from auditproc.parse import LineParser, ParseError, Record
@@ -162,7 +169,7 @@ class ExecPipeline:
         self.parser = LineParser()
         self.lineno = 0  # lines read from the current source
         self.tree = (process_table or ProcessTable(settings.max_processes)) if enrich else None
-        self.emitted: deque[tuple[object, object]] | None = None  # (position, key) log for a follower
+        self.emitted: deque[tuple[object, EventKey]] | None = None  # (position, key) log for a follower
 
     def feed(
         self,
