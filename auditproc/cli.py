@@ -19,7 +19,7 @@ import typer
 from auditproc import __version__
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
 from auditproc.config import DEFAULT_CONFIG_PATH, ConfigError, command_defaults, config_path, read_config
-from auditproc.identity import UserDb, UserDbError
+from auditproc.identity import UserDb, UserDbError, machine_id
 from auditproc.normalize import EcsSettings
 from auditproc.output import LineLimit, dumps_line
 from auditproc.pipeline import (
@@ -78,6 +78,11 @@ PathsArg = Annotated[
 HostOpt = Annotated[
     str | None,
     typer.Option("--host", help="host.name for records without a node= prefix. Default: this machine's name."),
+]
+HostIdOpt = Annotated[
+    str | None,
+    typer.Option("--host-id", help="host.id of every document (rules join on it). Default: the node= name, "
+                 "else this machine's /etc/machine-id when following, else the host name (README: host.id)."),
 ]
 StatsOpt = Annotated[bool, typer.Option("--stats", help="Print a summary of what was read and found on stderr.")]
 WindowOpt = Annotated[
@@ -202,6 +207,7 @@ def events(
     paths: PathsArg = None,
     config_file: ConfigOpt = None,
     host: HostOpt = None,
+    host_id: HostIdOpt = None,
     stats: StatsOpt = False,
     ecs_profile: ProfileOpt = Profile.auditd,
     passwd: PasswdOpt = None,
@@ -215,7 +221,7 @@ def events(
 
     Example: auditproc events /var/log/audit/ --stats
     """
-    settings = _pipeline_settings(host, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
+    settings = _pipeline_settings(host, host_id, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
     run_stats = RunStats()
     reporter = Reporter()
     _run_batch(paths or [], settings, None, jobs, _open_output(None, reporter), run_stats, reporter)
@@ -245,6 +251,7 @@ def replay(
     kibana_compat: KibanaOpt = False,
     ecs_profile: ProfileOpt = Profile.auditd,
     host: HostOpt = None,
+    host_id: HostIdOpt = None,
     passwd: PasswdOpt = None,
     group: GroupOpt = None,
     stats: StatsOpt = False,
@@ -272,7 +279,7 @@ def replay(
     except ValueError as exc:
         reporter.say(f"--since/--until: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
-    settings = _pipeline_settings(host, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
+    settings = _pipeline_settings(host, host_id, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
     spec = DetectorSpec(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
         since_iso, until_iso, load_jobs=jobs,
@@ -330,8 +337,8 @@ def _run_batch(
 
 
 def _pipeline_settings(
-    host: str | None, profile: Profile, passwd: Path | None, group: Path | None,
-    window_ms: int, max_inflight: int, max_line_bytes: int,
+    host: str | None, host_id: str | None, profile: Profile, passwd: Path | None, group: Path | None,
+    window_ms: int, max_inflight: int, max_line_bytes: int, *, machine_id: str | None = None,
 ) -> PipelineSettings:
     try:
         userdb = UserDb.from_files(passwd, group) if passwd or group else None
@@ -342,7 +349,7 @@ def _pipeline_settings(
         window_ms=window_ms,
         max_inflight=max_inflight,
         max_line_bytes=max_line_bytes,
-        ecs=EcsSettings(host_name=host or socket.gethostname()),
+        ecs=EcsSettings(host_name=host or socket.gethostname(), host_id=host_id, machine_id=machine_id),
         profile=profile.value,
         userdb=userdb,
     )
@@ -415,6 +422,7 @@ def follow_cmd(
                            help="Exit 3 when the output fails (disk full, I/O error) instead of retrying.")
     ] = False,
     host: HostOpt = None,
+    host_id: HostIdOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     window_ms: WindowOpt = DEFAULT_WINDOW_MS,
@@ -440,7 +448,8 @@ def follow_cmd(
     from auditproc.tail import FollowError
 
     reporter = Reporter()
-    settings = _pipeline_settings(host, ecs_profile, None, None, window_ms, max_inflight, max_line_bytes)
+    settings = _pipeline_settings(host, host_id, ecs_profile, None, None, window_ms, max_inflight, max_line_bytes,
+                                  machine_id=machine_id())
     # A live local log: this machine's user database is the right one.
     settings = dataclasses.replace(settings, userdb=UserDb.local())
     spec = DetectorSpec(

@@ -22,7 +22,7 @@ _IDENTITY = ("id", "name", "group.id", "group.name")
 _FIELDS = frozenset({
     "@timestamp", "ecs.version", "tags", "related.user", "service.type", "error.message",
     *(f"event.{name}" for name in ("kind", "category", "type", "action", "outcome", "module", "dataset", "sequence")),
-    "host.name", "host.hostname", "host.architecture", "host.os.type",
+    "host.id", "host.name", "host.hostname", "host.architecture", "host.os.type",
     *(f"process.{name}" for name in ("pid", "name", "executable", "args", "args_count", "command_line", "title",
                                      "working_directory")),
     # from the process table, when the parent's exec was seen earlier

@@ -1,10 +1,24 @@
-"""uid/gid → names: from the log's own ENRICHED fields first, else from a user database that
-belongs to the host the log came from (never the wrong machine's)."""
+"""Who: uid/gid → names, from the log's own ENRICHED fields first, else from a user database that
+belongs to the host the log came from (never the wrong machine's); and this host's machine id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")  # systemd's, then D-Bus's copy
+
+
+def machine_id(files: tuple[str, ...] = MACHINE_ID_FILES) -> str | None:
+    """This host's machine id (machine-id(5)), None where no readable file holds one."""
+    for name in files:
+        try:
+            text = Path(name).read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            continue
+        if text:
+            return text
+    return None
 
 
 class UserDbError(ValueError):

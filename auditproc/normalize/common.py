@@ -41,7 +41,8 @@ class EcsSettings:
     """How documents are shaped: host identity and the knobs that change rule outcomes."""
 
     host_name: str | None = None  # used when a record has no node= prefix
-    host_id: str | None = None  # host.id: --host-id, or this host's machine id when following it (README)
+    host_id: str | None = None  # --host-id: host.id of every document
+    machine_id: str | None = None  # this host's /etc/machine-id, when following its own log
     dedup_effective: bool = True  # Auditbeat drops user.effective when it equals user
     max_argv_bytes: int = DEFAULT_MAX_ARGV_BYTES
 
@@ -128,11 +129,17 @@ def node_name(event: AuditEvent) -> str | None:
 
 
 def host(node: str | None, settings: EcsSettings, arch: bytes = b"") -> dict:
-    """ECS ``host``: the node's name (else the configured one) and an id rules can join on."""
+    """ECS ``host``: the node's name (else the configured one) and an id rules can join on.
+
+    ``host.id``: ``--host-id``, else the ``node=`` name, else this machine's id (following its
+    own log), else the host name (README, "host.id"). Elastic's sequence rules join ``by host.id``
+    and a missing key joins nothing.
+    """
     name = node or settings.host_name
     out: dict = {}
-    if settings.host_id:
-        out["id"] = settings.host_id
+    host_id = settings.host_id or node or settings.machine_id or name
+    if host_id:
+        out["id"] = host_id
     if name:
         out["name"] = name
         out["hostname"] = name
