@@ -30,7 +30,7 @@ FIXED = {
 }
 # Fields whose value varies per event but which we do emit (the prefixes cover their subfields).
 EMITTED = (
-    "@timestamp", "event.outcome", "event.sequence", "host.name", "host.hostname", "host.architecture",
+    "@timestamp", "event.outcome", "event.sequence", "host.id", "host.name", "host.hostname", "host.architecture",
     "process.pid", "process.name", "process.executable", "process.args", "process.args_count",
     "process.command_line", "process.title", "process.working_directory",
     "process.parent.pid", "process.parent.name", "process.parent.executable", "process.parent.args",
