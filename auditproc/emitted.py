@@ -11,7 +11,8 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from auditproc.normalize.common import ARCH_NAMES, ECS_VERSION
+from auditproc.normalize.common import ECS_VERSION
+from auditproc.normalize.syscalls import ARCH_NAMES
 
 PROFILES = ("auditd", "endpoint")
 CATEGORY_FIELD = "event.category"

@@ -15,6 +15,7 @@ from auditproc.assemble import AuditEvent
 from auditproc.normalize.common import ECS_VERSION, EcsSettings, format_timestamp
 from auditproc.normalize.process import (
     EXEC_RECORD_TYPES,
+    PROCESS_SYSCALLS,
     endpoint_profile,
     exec_document,
     exit_group_pid,
@@ -43,7 +44,7 @@ PROCESS = EventKind(
     name="process",
     categories=frozenset({"process"}),
     # exit_group events build no document: they tell the process table a pid ended.
-    syscalls=frozenset({"execve", "execveat", "exit_group"}),
+    syscalls=PROCESS_SYSCALLS,
     opening_types=frozenset({"EXECVE"}),  # an exec whose SYSCALL record was lost
     reads=EXEC_RECORD_TYPES,
     build=exec_document,

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from auditproc.assemble import AuditEvent
+from auditproc.normalize.syscalls import ARCH_NAMES
 from auditproc.parse import Record, unquote
 
 ECS_VERSION = "8.17.0"
@@ -20,11 +21,6 @@ DEFAULT_MAX_ARGV_BYTES = 1 << 20  # laurel#101: one find -exec produced 3.5 MB o
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 _OCTAL = frozenset("01234567")
 
-ARCH_NAMES = {
-    b"c000003e": "x86_64", b"40000003": "i386", b"c00000b7": "aarch64", b"40000028": "arm",
-    b"c00000f3": "riscv64", b"80000015": "ppc64", b"c0000015": "ppc64le", b"00000014": "ppc",
-    b"80000016": "s390x",
-}
 # SYSCALL fields that become ECS fields rather than auditd.data leftovers.
 _MAPPED = frozenset(
     ["arch", "syscall", "success", "items", "ppid", "pid", "auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "ses", "comm", "exe", "subj", "key"]

@@ -22,40 +22,21 @@ from auditproc.normalize.common import (
     tags,
     to_int,
 )
+from auditproc.normalize.syscalls import syscall_name
 from auditproc.parse import Record, decode_bytes, is_arg_key
 
-# (arch, syscall number) → name. Never decide from the number alone: 11 is execve on
-# i386 but munmap on x86_64.
-EXEC_SYSCALLS = {
-    (b"c000003e", b"59"): "execve", (b"c000003e", b"322"): "execveat",
-    (b"40000003", b"11"): "execve", (b"40000003", b"358"): "execveat",
-    (b"c00000b7", b"221"): "execve", (b"c00000b7", b"281"): "execveat",
-    (b"c00000f3", b"221"): "execve", (b"c00000f3", b"281"): "execveat",
-    (b"40000028", b"11"): "execve", (b"40000028", b"387"): "execveat",
-    (b"80000015", b"11"): "execve", (b"80000015", b"362"): "execveat",
-    (b"c0000015", b"11"): "execve", (b"c0000015", b"362"): "execveat",
-    (b"00000014", b"11"): "execve", (b"00000014", b"362"): "execveat",
-    (b"80000016", b"11"): "execve", (b"80000016", b"354"): "execveat",
-}
-EXEC_NAMES = {b"execve": "execve", b"execveat": "execveat"}  # interpreted logs (ausearch -i)
+EXEC_SYSCALLS = frozenset({"execve", "execveat"})
 # exit_group ends a whole process; the process tree forgets the pid so it is never lent to a
 # later process that reuses it. (Only present when the audit rules log exit_group.)
-EXIT_GROUP_SYSCALLS = frozenset({
-    (b"c000003e", b"231"), (b"40000003", b"252"), (b"c00000b7", b"94"), (b"c00000f3", b"94"),
-    (b"40000028", b"248"), (b"80000015", b"234"), (b"c0000015", b"234"), (b"00000014", b"234"),
-    (b"80000016", b"248"),
-})
+PROCESS_SYSCALLS = EXEC_SYSCALLS | {"exit_group"}
 # The records an exec document is built from.
 EXEC_RECORD_TYPES = frozenset({"SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE"})
 
 
 def syscall_kind(rec: Record) -> str | None:
     """``"execve"``, ``"execveat"`` or ``"exit_group"`` for a SYSCALL record of one, else None."""
-    arch, number = rec.arch_and_syscall()
-    name = EXEC_NAMES.get(number) or EXEC_SYSCALLS.get((arch, number))
-    if name is not None:
-        return name
-    return "exit_group" if number == b"exit_group" or (arch, number) in EXIT_GROUP_SYSCALLS else None
+    name = syscall_name(*rec.arch_and_syscall())
+    return name if name in PROCESS_SYSCALLS else None
 
 
 def is_process_syscall(rec: Record) -> bool:
