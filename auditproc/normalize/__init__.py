@@ -1,0 +1,1 @@
+"""Audit events to ECS documents."""
