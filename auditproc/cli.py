@@ -20,7 +20,7 @@ from auditproc import __version__
 from auditproc.assemble import DEFAULT_MAX_INFLIGHT, DEFAULT_WINDOW_MS
 from auditproc.config import DEFAULT_CONFIG_PATH, ConfigError, command_defaults, config_path, read_config
 from auditproc.identity import UserDb, UserDbError, machine_id
-from auditproc.normalize import EcsSettings
+from auditproc.normalize import KIND_NAMES, EcsSettings
 from auditproc.output import LineLimit, dumps_line
 from auditproc.pipeline import (
     ExecPipeline,
@@ -202,10 +202,32 @@ def _main(
     """auditproc: audit logs in, ECS process events and detection alerts out."""
 
 
+ALL_KINDS = "all"
+CategoryOpt = Annotated[
+    list[str] | None,
+    typer.Option("--category", metavar="KIND",
+                 help=f"Only events of this kind (repeatable): {', '.join(KIND_NAMES)}, or {ALL_KINDS} "
+                 "(default). process: exec events; activity: other process syscalls and messages "
+                 "(kill, ptrace, service starts); other: events Elastic gives no category (AVC, SECCOMP)."),
+]
+
+
+def _kinds(categories: list[str] | None) -> tuple[str, ...] | None:
+    """``--category`` values as event kinds (None: all), or exit 2 naming the ones that exist."""
+    if not categories or ALL_KINDS in categories:
+        return None
+    unknown = sorted(set(categories) - set(KIND_NAMES))
+    if unknown:
+        Reporter().say(f"unknown --category {', '.join(unknown)}: use {', '.join(KIND_NAMES)} or {ALL_KINDS}")
+        raise typer.Exit(EXIT_USAGE)
+    return tuple(dict.fromkeys(categories))
+
+
 @app.command()
 def events(
     paths: PathsArg = None,
     config_file: ConfigOpt = None,
+    category: CategoryOpt = None,
     host: HostOpt = None,
     host_id: HostIdOpt = None,
     stats: StatsOpt = False,
@@ -217,11 +239,12 @@ def events(
     max_inflight: InflightOpt = DEFAULT_MAX_INFLIGHT,
     max_line_bytes: LineCapOpt = DEFAULT_MAX_LINE_BYTES,
 ) -> None:
-    """Print one ECS process document (JSON, one per line) for every execve/execveat event.
+    """Print one ECS document (JSON, one per line) for every audit event, in Elastic's vocabulary.
 
-    Example: auditproc events /var/log/audit/ --stats
+    Example: auditproc events /var/log/audit/ --category process --stats
     """
     settings = _pipeline_settings(host, host_id, ecs_profile, passwd, group, window_ms, max_inflight, max_line_bytes)
+    settings = dataclasses.replace(settings, kinds=_kinds(category))
     run_stats = RunStats()
     reporter = Reporter()
     _run_batch(paths or [], settings, None, jobs, _open_output(None, reporter), run_stats, reporter)

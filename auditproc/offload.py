@@ -299,6 +299,7 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
         positions = {id(rule): n for n, rule in enumerate(detector.table.rules)} if detector else {}
         pipe = ExecPipeline(settings, stats, quiet)
         table = _TableSteps(pipe.tree, steps[me], parent)  # type: ignore[arg-type]
+        hidden = pipe.normalizer.hidden_dataset
         while (item := _get(inbox, parent)).__class__ is not int:
             index, chunk = item  # type: ignore[misc]
             items = list(pipe.unenriched(_events(chunk, settings.max_line_bytes)))
@@ -315,7 +316,8 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
                     continue
                 pipe.enrich(doc, step)  # type: ignore[arg-type]
                 if detector is None:
-                    out += dumps_line(doc)
+                    if doc["event"]["dataset"] != hidden:  # type: ignore[index]
+                        out += dumps_line(doc)
                 elif rules := detector.candidates(doc):  # type: ignore[arg-type]
                     matches.append(([positions[id(rule)] for rule in rules], doc))  # type: ignore[misc]
             outbox.put(bytes(out) if detector is None else matches)

@@ -20,7 +20,7 @@ from auditproc.assemble import (
     EventKey,
 )
 from auditproc.identity import UserDb
-from auditproc.normalize import EcsSettings, Normalizer, endpoint_profile
+from auditproc.normalize import EXEC_DATASET, EcsSettings, Normalizer, endpoint_profile
 from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable, TableStep
 from auditproc.sources import (
@@ -45,7 +45,7 @@ class PipelineSettings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     ecs: EcsSettings = EcsSettings()
     profile: str = "auditd"  # or "endpoint": Elastic Defend's conventions (normalize.endpoint_profile)
-    categories: frozenset[str] | None = None  # event.category values to build documents for; None: all
+    kinds: tuple[str, ...] | None = ("process",)  # event kinds to build documents for (normalize.KINDS); None: all
     userdb: UserDb | None = None  # names for ids the log did not resolve itself
     max_processes: int = DEFAULT_MAX_PROCESSES
 
@@ -62,6 +62,7 @@ class RunStats:
     oversized: int = 0
     events: int = 0
     exec_events: int = 0
+    other_events: int = 0  # documents of every other kind (file, network, login …)
     truncated_args: int = 0  # documents whose argv was cut at max_argv_bytes
     capped_events: int = 0  # events that had records past the per-event cap
     late_records: int = 0  # records that came after their event had completed: counted, not emitted
@@ -83,6 +84,7 @@ class RunStats:
     def add_documents(self, other: RunStats) -> None:
         """Take over the per-document counts of a run that normalised for this one (``-j 2``)."""
         self.exec_events += other.exec_events
+        self.other_events += other.other_events
         self.truncated_args += other.truncated_args
         self.capped_events += other.capped_events
 
@@ -91,7 +93,8 @@ class RunStats:
         seconds = max(time.monotonic() - self.started, 1e-9)
         out = [
             f"files: {self.files}  lines: {self.lines}  bytes: {self.bytes}  records: {self.records}",
-            f"events: {self.events}  exec events: {self.exec_events}  argv truncated: {self.truncated_args}  "
+            f"events: {self.events}  exec events: {self.exec_events}  other documents: {self.other_events}  "
+            f"argv truncated: {self.truncated_args}  "
             f"events over the record cap: {self.capped_events}  late records: {self.late_records}  "
             f"id collisions: {self.id_collisions}",
             f"malformed lines: {sum(self.malformed.values())}  oversized lines: {self.oversized}  "
@@ -158,7 +161,7 @@ class ExecPipeline:
         self.stats = stats
         self.reporter = reporter
         self.ready: list[AuditEvent] = []
-        self.normalizer = Normalizer(settings.ecs, settings.categories)
+        self.normalizer = Normalizer(settings.ecs, settings.kinds)
         self.assembler = Assembler(
             self.ready.append,
             window_ms=settings.window_ms,
@@ -237,18 +240,19 @@ class ExecPipeline:
 
     def documents(self, events: Iterable[AuditEvent]) -> Iterator[dict]:
         """The enriched ECS documents of completed events (an exit_group updates the process table)."""
-        tree = self.tree
+        tree, hidden = self.tree, self.normalizer.hidden_dataset
         for item in self.unenriched(events):
             if item.__class__ is dict:
                 if tree is not None:
                     self.enrich(item)  # type: ignore[arg-type]
-                yield item  # type: ignore[misc]
+                if hidden is None or item["event"]["dataset"] != hidden:  # type: ignore[index]
+                    yield item  # type: ignore[misc]
             elif tree is not None:
                 tree.forget(item)  # type: ignore[arg-type]
 
     def unenriched(self, events: Iterable[AuditEvent]) -> Iterator[dict | int]:
-        """In completion order, the ECS documents of exec events, not yet enriched, and (as ints) the
-        pids of processes seen ending: what the enrich stage needs, in the order it needs it."""
+        """In completion order, the ECS documents of completed events, not yet enriched, and (as ints)
+        the pids of processes seen ending: what the enrich stage needs, in the order it needs it."""
         stats, normalizer = self.stats, self.normalizer
         emitted = self.emitted
         for event in events:
@@ -258,7 +262,10 @@ class ExecPipeline:
                 if pid is not None:
                     yield pid
                 continue
-            stats.exec_events += 1
+            if doc["event"]["dataset"] == EXEC_DATASET:
+                stats.exec_events += 1
+            else:
+                stats.other_events += 1
             if event.dropped_records:
                 stats.capped_events += 1
             if "error" in doc and "process.args truncated" in doc["error"]["message"]:
@@ -273,8 +280,8 @@ class ExecPipeline:
         userdb = self.settings.userdb
         if userdb is not None:
             userdb.enrich(doc)
-        if self.settings.profile == "endpoint":
-            endpoint_profile(doc)
+        if self.settings.profile == "endpoint" and doc["event"]["dataset"] == EXEC_DATASET:
+            endpoint_profile(doc)  # Defend's conventions are those of its process events
 
 
 def iter_documents(

@@ -39,8 +39,10 @@ def step_of(doc: dict) -> TableStep:
     parent = process.get("parent")
     parent_pid = parent.get("pid") if parent else None
     pid = process.get("pid")
-    # A failed exec leaves the old image in place: it teaches us nothing new.
-    if pid is None or doc.get("event", {}).get("outcome") != "success":
+    # Only a successful exec changes what a pid runs (a failed one leaves the old image; a file or
+    # network event of the process teaches nothing new): "executed" is the exec builder's action.
+    event = doc.get("event", {})
+    if pid is None or event.get("outcome") != "success" or event.get("action") != "executed":
         return (parent_pid, None, None)
     return (parent_pid, pid, image_of(process))
 

@@ -268,7 +268,7 @@ def test_garbage_never_costs_a_neighbouring_event(names, garbage, rnd: random.Ra
 
 def test_ecs_ignores_events_without_exec():
     event = AuditEvent(None, b"1.0:1", 1000, 1, [rec("1.000", 1, "SYSCALL", "arch=c000003e syscall=257")])
-    assert Normalizer(EcsSettings()).document(event) is None
+    assert Normalizer(EcsSettings(), ["process"]).document(event) is None
 
 
 OPENAT_7 = [b"type=SYSCALL msg=audit(1700000000.007:7): arch=c000003e syscall=257 success=yes exit=3 pid=5",

@@ -11,12 +11,19 @@ from auditproc.proctree import ProcessTable
 from auditproc.timeexpr import iso_ms, parse_time
 
 
-def exec_doc(pid: int, ppid: int, name: str, outcome: str = "success") -> dict:
+def exec_doc(pid: int, ppid: int, name: str, outcome: str = "success", action: str = "executed") -> dict:
     return {
-        "event": {"outcome": outcome},
+        "event": {"outcome": outcome, "action": action},
         "process": {"pid": pid, "parent": {"pid": ppid}, "name": name, "executable": f"/usr/bin/{name}",
                     "args": [name, "-x"], "command_line": f"{name} -x"},
     }
+
+
+def test_only_an_exec_teaches_the_table_what_a_pid_runs():
+    tree = ProcessTable()
+    tree.enrich(exec_doc(10, 1, "bash"))
+    tree.enrich(exec_doc(10, 1, "cat", action="opened-file"))  # a file event of pid 10: not a new image
+    assert tree.enrich(exec_doc(11, 10, "ls"))["process"]["parent"]["name"] == "bash"
 
 
 def test_parent_filled_from_an_earlier_exec():

@@ -41,7 +41,7 @@ def test_fixture_set_is_complete():
 
 def test_cli_events_matches_golden():
     log = FIXTURES / "exec-basic.log"
-    result = CliRunner().invoke(app, ["events", "--host", "test-host", str(log)])
+    result = CliRunner().invoke(app, ["events", "--category", "process", "--host", "test-host", str(log)])
     assert result.exit_code == 0, result.output
     assert result.stdout.encode() == log.with_suffix(".expected.ndjson").read_bytes()
 

@@ -63,7 +63,7 @@ def test_subdirectories_of_a_rotated_set_are_said_skipped(tmp_path: Path) -> Non
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "audit.log").write_bytes(EXEC_LOG)
     (tmp_path / ".hidden").mkdir()
-    result = CliRunner().invoke(app, ["events", "-j", "1", str(tmp_path)])
+    result = CliRunner().invoke(app, ["events", "--category", "process", "-j", "1", str(tmp_path)])
     assert result.exit_code == 0 and result.stdout.count("\n") == 1  # audit.log, not old/audit.log
     assert result.stderr == (
         f"auditproc: {tmp_path / 'old'}: a directory inside {tmp_path}, skipped (only the files of a rotated set are read)\n"

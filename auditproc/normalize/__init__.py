@@ -1,31 +1,50 @@
 """Audit events to ECS documents: a registry of event kinds, each a table row and a builder.
 
-A kind names the syscalls and record types whose events it turns into documents, the records
-its builder reads, and the ``event.category`` values its documents carry. The assembler's filter
-is derived from the kinds a run selects (``Normalizer``), so an event nobody asked for is dropped
-when its first telling record is read, and adding a kind is one row in ``KINDS``.
+A kind names the syscalls and record types whose events it turns into documents, the records its
+builder reads, and the ``event.category`` values its documents carry. The assembler's filter is
+derived from the kinds a run selects (``Normalizer``), so an event nobody asked for is dropped when
+its first telling record is read. Which syscall or record type belongs to which kind follows the
+first ECS category Elastic's vocabulary gives it (``KIND_OF_CATEGORY``): adding a kind is a row there.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from auditproc.assemble import AuditEvent
 from auditproc.normalize.common import ECS_VERSION, EcsSettings, format_timestamp
 from auditproc.normalize.process import (
+    DATASET as EXEC_DATASET,
+)
+from auditproc.normalize.process import (
     EXEC_RECORD_TYPES,
     PROCESS_SYSCALLS,
     endpoint_profile,
     exec_document,
     exit_group_pid,
-    syscall_kind,
 )
+from auditproc.normalize.syscalls import ALL_NAMES, syscall_name
+from auditproc.normalize.trail import trail_document
+from auditproc.normalize.vocabulary import CATCH_ALL, RECORD_TYPES, Normalization, for_syscall
 from auditproc.parse import Record
 
-__all__ = ["ECS_VERSION", "KINDS", "EcsSettings", "EventKind", "Normalizer", "endpoint_profile", "format_timestamp"]
+__all__ = [
+    "ECS_VERSION", "EXEC_DATASET", "KINDS", "EcsSettings", "EventKind", "Normalizer", "endpoint_profile", "format_timestamp",
+]
 
 Builder = Callable[[AuditEvent, EcsSettings], "dict | None"]
+
+# A row's first ECS category → the kind its events belong to. Exec events are the "process" kind;
+# the other syscalls and messages Elastic files under process (kill, ptrace, setuid, service
+# starts, audit daemon messages) are "activity"; rows without a category (AVC, SECCOMP, TTY) "other".
+KIND_OF_CATEGORY = {
+    "file": "file", "network": "network", "driver": "driver", "host": "host", "iam": "iam",
+    "authentication": "authentication", "session": "session", "configuration": "configuration",
+    "intrusion_detection": "intrusion_detection", "package": "package", "process": "activity",
+}
+OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +55,9 @@ class EventKind:
     categories: frozenset[str]  # the event.category values its documents carry
     syscalls: frozenset[str]  # syscall names whose events it builds
     opening_types: frozenset[str]  # record types that make an event of this kind without a SYSCALL
-    reads: frozenset[str]  # every record type its builder reads
+    reads: frozenset[str] | None  # every record type its builder reads; None: any
     build: Builder
+    catch_all: bool = False  # also builds syscalls no table names
 
 
 PROCESS = EventKind(
@@ -49,37 +69,93 @@ PROCESS = EventKind(
     reads=EXEC_RECORD_TYPES,
     build=exec_document,
 )
-KINDS: tuple[EventKind, ...] = (PROCESS,)
-CATEGORIES = frozenset(c for kind in KINDS for c in kind.categories)
+
+
+def _kind_name(row: Normalization) -> str:
+    return KIND_OF_CATEGORY[row.categories[0]] if row.categories else OTHER
+
+
+def _trail_kinds() -> tuple[EventKind, ...]:
+    """The kinds of every other event, grouped from Elastic's vocabulary."""
+    syscalls: dict[str, set[str]] = {}
+    types: dict[str, set[str]] = {}
+    categories: dict[str, set[str]] = {}
+    for name in ALL_NAMES - PROCESS_SYSCALLS:
+        row = for_syscall(name)
+        syscalls.setdefault(_kind_name(row), set()).add(name)
+        categories.setdefault(_kind_name(row), set()).update(row.categories)
+    for rtype, rows in RECORD_TYPES.items():
+        kind = _kind_name(rows[0])
+        types.setdefault(kind, set()).add(rtype)
+        categories.setdefault(kind, set()).update(c for row in rows for c in row.categories)
+    catch_all = _kind_name(CATCH_ALL)
+    return tuple(
+        EventKind(
+            name=name,
+            categories=frozenset(categories.get(name, ())),
+            syscalls=frozenset(syscalls.get(name, ())),
+            opening_types=frozenset(types.get(name, ())),
+            reads=None,
+            build=functools.partial(trail_document, dataset=f"auditproc.{name}"),
+            catch_all=name == catch_all,
+        )
+        for name in sorted(set(syscalls) | set(types))
+    )
+
+
+KINDS: tuple[EventKind, ...] = (PROCESS, *_trail_kinds())
+KIND_NAMES = tuple(kind.name for kind in KINDS)
 
 
 class Normalizer:
-    """Documents for the kinds whose categories a run needs; the assembler's filter for them.
+    """Documents for the kinds a run selects; the assembler's filter for them.
 
-    ``categories`` None selects every kind. The process kind is always built when the process
-    table is kept: parents of other kinds' processes come from exec events.
+    ``kinds`` None selects every kind. The process kind is always built: it keeps the process
+    table (parents of every kind's processes come from exec events).
     """
 
-    def __init__(self, settings: EcsSettings, categories: Iterable[str] | None = None) -> None:
+    def __init__(self, settings: EcsSettings, kinds: Iterable[str] | None = None) -> None:
         self.settings = settings
-        chosen = CATEGORIES if categories is None else frozenset(categories)
-        self.kinds = tuple(k for k in KINDS if k is PROCESS or k.categories & chosen)
-        self.wanted_types = frozenset({"EOE"}).union(*(k.reads | k.opening_types for k in self.kinds))
+        chosen = frozenset(KIND_NAMES if kinds is None else kinds)
+        unknown = chosen - set(KIND_NAMES)
+        if unknown:
+            raise ValueError(f"unknown event kind {', '.join(sorted(unknown))}; known: {', '.join(KIND_NAMES)}")
+        self.kinds = tuple(k for k in KINDS if k is PROCESS or k.name in chosen)
+        # Exec documents built only for the process table are not handed on.
+        self.hidden_dataset = None if PROCESS.name in chosen else EXEC_DATASET
+        reads = [k.reads for k in self.kinds]
+        self.wanted_types: frozenset[str] | None = (
+            None if None in reads else frozenset({"EOE"}).union(*reads, *(k.opening_types for k in self.kinds))
+        )
         self._by_syscall = {name: k for k in self.kinds for name in k.syscalls}
         self._by_type = {rtype: k for k in self.kinds for rtype in k.opening_types}
+        self._catch_all = next((k for k in self.kinds if k.catch_all), None)
+
+    def _syscall_kind(self, rec: Record) -> EventKind | None:
+        name = syscall_name(*rec.arch_and_syscall())
+        return self._by_syscall.get(name, self._catch_all) if name is not None else self._catch_all
 
     def wanted_syscall(self, rec: Record) -> bool:
         """Whether a SYSCALL record's event is one a selected kind builds (asked once per event)."""
-        return syscall_kind(rec) in self._by_syscall
+        return self._syscall_kind(rec) is not None
 
     def document(self, event: AuditEvent) -> dict | None:
-        """The event's ECS document, or None for an event that makes none (exit_group)."""
+        """The event's ECS document, or None for an event that makes none (exit_group, no table row)."""
+        records = event.records
+        if not records:
+            return None
+        first = records[0]
+        # The first record says what the event is (an AVC before its SYSCALL), unless it is the
+        # SYSCALL itself or a type no kind opens on (then the SYSCALL decides).
         by_type = self._by_type
-        for rec in event.records:  # the SYSCALL, or the first record that names a kind
-            kind = self._by_syscall.get(syscall_kind(rec)) if rec.type == "SYSCALL" else by_type.get(rec.type)  # type: ignore[arg-type]
-            if kind is not None:
-                return kind.build(event, self.settings)
-        return None
+        kind = by_type.get(first.type) if first.type != "SYSCALL" else None
+        if kind is None:
+            syscall = first if first.type == "SYSCALL" else next((r for r in records if r.type == "SYSCALL"), None)
+            if syscall is not None:
+                kind = self._syscall_kind(syscall)
+            else:  # its SYSCALL lost: any record that names a kind (an exec's EXECVE after its CWD)
+                kind = next((by_type[r.type] for r in records if r.type in by_type), None)
+        return None if kind is None else kind.build(event, self.settings)
 
     @staticmethod
     def ended_pid(event: AuditEvent) -> int | None:

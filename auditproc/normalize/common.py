@@ -146,23 +146,18 @@ def host(node: str | None, settings: EcsSettings, arch: bytes = b"") -> dict:
     return out
 
 
-def event_header(event: AuditEvent, category: list[str], types: list[str], action: str, outcome: str,
+def event_header(event: AuditEvent, category: list[str], types: list[str], action: str | None, outcome: str,
                  dataset: str) -> dict:
-    """The fields every document starts with: time, ECS version and ``event.*``."""
-    return {
-        "@timestamp": format_timestamp(event.time_ms),
-        "ecs": {"version": ECS_VERSION},
-        "event": {
-            "kind": "event",
-            "category": category,
-            "type": types,
-            "action": action,
-            "outcome": outcome,
-            "module": "auditd",
-            "dataset": dataset,
-            "sequence": event.serial,
-        },
-    }
+    """The fields every document starts with: time, ECS version and ``event.*`` (no action: absent)."""
+    fields: dict = {"kind": "event"}
+    if category:
+        fields["category"] = category
+    if types:
+        fields["type"] = types
+    if action:
+        fields["action"] = action
+    fields.update(outcome=outcome, module="auditd", dataset=dataset, sequence=event.serial)
+    return {"@timestamp": format_timestamp(event.time_ms), "ecs": {"version": ECS_VERSION}, "event": fields}
 
 
 def outcome_of(fields: dict[str, bytes]) -> str:

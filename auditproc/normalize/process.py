@@ -29,6 +29,7 @@ EXEC_SYSCALLS = frozenset({"execve", "execveat"})
 # exit_group ends a whole process; the process tree forgets the pid so it is never lent to a
 # later process that reuses it. (Only present when the audit rules log exit_group.)
 PROCESS_SYSCALLS = EXEC_SYSCALLS | {"exit_group"}
+DATASET = "auditproc.process"
 # The records an exec document is built from.
 EXEC_RECORD_TYPES = frozenset({"SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE"})
 
@@ -115,7 +116,7 @@ def exec_document(event: AuditEvent, settings: EcsSettings) -> dict | None:
             process["working_directory"] = wd
 
     actor = Actor.of(f, enriched)
-    doc = event_header(event, ["process"], ["start"], "executed", outcome, "auditproc.process")
+    doc = event_header(event, ["process"], ["start"], "executed", outcome, DATASET)
     doc["host"] = host(node, settings, arch)
     doc["process"] = process
     user = actor.user(settings.dedup_effective)

@@ -657,6 +657,7 @@ _TABLES: dict[bytes, dict[bytes, str]] = {
 # Interpreted logs (ausearch -i) write the name itself: syscall=execve.
 _NAMES: dict[bytes, str] = {name.encode(): name for table in _TABLES.values() for name in table.values()}
 _NO_TABLE: dict[bytes, str] = {}
+ALL_NAMES = frozenset(_NAMES.values())  # every syscall some arch knows
 
 
 def syscall_name(arch: bytes, number: bytes) -> str | None:
