@@ -343,14 +343,20 @@ class SequenceMatcher:
 
     def _feed(self, doc: dict) -> list[tuple[Ordinal, list[dict]]]:
         hits = self.query.dispatch.hits(doc)
+        stream = self._stream
         if not hits:
-            return []
+            if not (stream.buffer or self._pending):
+                return []
+            ts = timestamp_us(self.query.timestamp(doc))  # time passes for what waits on it
+            if ts is None or (stream.newest_us is not None and ts <= stream.newest_us):
+                return []
+            stream.newest_us = ts
+            return self._release(ts - self.limits.reorder_ms * 1000)
         ts = timestamp_us(self.query.timestamp(doc))
         if ts is None:
             self.stats.untimed += 1
             return []
         tiebreaker = self.query.tiebreaker(doc)
-        stream = self._stream
         ordinal = (ts, tiebreaker if type(tiebreaker) is int else -1, stream.arrivals)
         stream.arrivals += 1
         if stream.processed is not None and ordinal < stream.processed:
@@ -378,6 +384,8 @@ class SequenceMatcher:
             self._decide_pending(ordinal[0], found)
             self._sweep(ordinal[0])
             self._process(ordinal, doc, hits, found)
+        if upto_us is not None:  # everything up to then is processed: later input would be late
+            self._decide_pending(upto_us, found)
         return found
 
     # --- the state machine ----------------------------------------------------------------------
