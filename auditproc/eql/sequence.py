@@ -133,34 +133,35 @@ class CompiledTerm:
 
 
 class _Dispatch:
-    """Which distinct terms a document can match, by its category: a dict lookup for the rest."""
+    """Which distinct terms a document can match, by its category: one dict lookup for the rest."""
 
     __slots__ = ("terms", "_by_category", "_any", "_category")
 
     def __init__(self, terms: list[CompiledTerm], category_field: str) -> None:
         self.terms = terms
-        by_category: dict[str, list[int]] = {}
+        self._any = tuple(i for i, t in enumerate(terms) if t.category is None)
+        by_category: dict[str, tuple[int, ...]] = {}
         for index, term in enumerate(terms):
             if term.category is not None:
-                by_category.setdefault(term.category, []).append(index)
-        self._by_category = {k: tuple(v) for k, v in by_category.items()}
-        self._any = tuple(i for i, t in enumerate(terms) if t.category is None)
+                by_category[term.category] = (*by_category.get(term.category, self._any), index)
+        self._by_category = by_category
         self._category = field_getter(tuple(category_field.split(".")))
 
     def hits(self, doc: dict) -> list[int]:
         """Return the indexes of the terms ``doc`` matches."""
         category = self._category(doc)
         if type(category) is list:
-            candidates = list(self._any)
-            for value in category:
-                candidates.extend(self._by_category.get(value, ()) if type(value) is str else ())
-        else:
-            found = self._by_category.get(category, ()) if type(category) is str else ()
-            if not found and not self._any:
-                return []
-            candidates = [*self._any, *found]
+            if len(category) == 1:
+                category = category[0]
+            else:  # several categories: the union of their terms
+                found = [i for value in category if type(value) is str for i in self._by_category.get(value, ())]
+                candidates = sorted({*self._any, *found})
+                return [i for i in candidates if self.terms[i].query.matches(doc)]
+        candidates = self._by_category.get(category, self._any) if type(category) is str else self._any
+        if not candidates:
+            return []
         terms = self.terms
-        return [i for i in dict.fromkeys(candidates) if terms[i].query.matches(doc)]
+        return [i for i in candidates if terms[i].query.matches(doc)]
 
 
 def _apply_pipes(matches: Iterable[list[dict]], pipes: tuple[Pipe, ...]) -> Iterator[list[dict]]:
@@ -287,12 +288,14 @@ class SequenceMatcher:
         self._pending: list[tuple[int, Ordinal, Key, _Partial]] = []  # awaiting a trailing missing event's window
         self._stream = _Stream()
         self._next_sweep: int | None = None
+        self._hits = query.dispatch.hits
 
     # --- public ---------------------------------------------------------------------------------
 
     def feed(self, doc: dict) -> list[list[dict]]:
         """Offer one document; return the sequences it (and the reorder window) completed."""
-        return [docs for _, docs in self._feed(doc)]
+        found = self._feed(doc)
+        return [docs for _, docs in found] if found else []
 
     def flush(self) -> list[list[dict]]:
         """End of input: process what the reorder window holds and decide sequences awaiting a missing event."""
@@ -342,11 +345,11 @@ class SequenceMatcher:
     # --- the stream -----------------------------------------------------------------------------
 
     def _feed(self, doc: dict) -> list[tuple[Ordinal, list[dict]]]:
-        hits = self.query.dispatch.hits(doc)
+        hits = self._hits(doc)
         stream = self._stream
         if not hits:
             if not (stream.buffer or self._pending):
-                return []
+                return hits
             ts = timestamp_us(self.query.timestamp(doc))  # time passes for what waits on it
             if ts is None or (stream.newest_us is not None and ts <= stream.newest_us):
                 return []
