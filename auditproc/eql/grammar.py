@@ -584,7 +584,7 @@ def parse_query(text: str) -> EventQuery | Unsupported:
     ast = parse_eql(text)
     if isinstance(ast, SequenceQuery | SampleQuery):
         kind = "sequence" if isinstance(ast, SequenceQuery) else "sample"
-        return Unsupported(kind, f"{kind} queries correlate several events; the rule table runs single events", text)
+        return Unsupported(kind, f"{kind} queries correlate several events; only single-event queries run", text)
     return ast  # type: ignore[return-value]  # Piped only follows a '|', handled above
 
 
