@@ -292,9 +292,13 @@ class SequenceMatcher:
 
     # --- public ---------------------------------------------------------------------------------
 
-    def feed(self, doc: dict) -> list[list[dict]]:
-        """Offer one document; return the sequences it (and the reorder window) completed."""
-        found = self._feed(doc)
+    def feed(self, doc: dict, hits: list[int] | None = None) -> list[list[dict]]:
+        """Offer one document; return the sequences it (and the reorder window) completed.
+
+        ``hits``, when given, are the indexes in ``query.terms`` of the terms ``doc`` matches (a rule
+        table that already tested them); by default the matcher tests the terms of ``doc``'s category.
+        """
+        found = self._feed(doc, hits)
         return [docs for _, docs in found] if found else []
 
     def flush(self) -> list[list[dict]]:
@@ -344,8 +348,9 @@ class SequenceMatcher:
 
     # --- the stream -----------------------------------------------------------------------------
 
-    def _feed(self, doc: dict) -> list[tuple[Ordinal, list[dict]]]:
-        hits = self._hits(doc)
+    def _feed(self, doc: dict, hits: list[int] | None = None) -> list[tuple[Ordinal, list[dict]]]:
+        if hits is None:
+            hits = self._hits(doc)
         stream = self._stream
         if not hits:
             if not (stream.buffer or self._pending):
@@ -548,8 +553,12 @@ def _assign(candidates: list[list[int]], taken: frozenset[int] = frozenset()) ->
 class SampleMatcher:
     """Streaming state of one sample query: per join key, the first events of each term until all are there.
 
-    Elasticsearch returns one sample per key (``max_samples_per_key`` = 1) over the searched range; a
-    stream has no end, so here a key gives one sample per horizon: after it, the key rests that long.
+    As Elasticsearch's SampleIterator, a term keeps at most as many candidates as there are terms and
+    a sample takes one distinct document per term, the earliest that fit (backtracking in term
+    order). Two differences a stream forces: a sample is emitted as soon as one fits, where
+    Elasticsearch, seeing the whole range, may pick among later candidates too; and Elasticsearch
+    returns one sample per key (``max_samples_per_key`` = 1) over the searched range, where a stream
+    has no end, so here a key gives one sample per horizon: after it, the key rests that long.
     """
 
     def __init__(self, query: CompiledSample, limits: StreamLimits = StreamLimits()) -> None:

@@ -151,6 +151,15 @@ def test_terms_expose_their_predicates_and_categories() -> None:
         query.matches({})
 
 
+def test_a_rule_table_can_say_which_terms_a_document_matches() -> None:
+    query = compile_query("sequence by k [process where a == 1] [file where true]")
+    told, tested = query.matcher(), query.matcher()
+    docs = [_doc(0, a=1, k="h"), _doc(1, "file", k="h")]
+    hits = [[i for i, term in enumerate(query.terms) if term.query.matches(doc)] for doc in docs]
+    assert [told.feed(d, h) for d, h in zip(docs, hits, strict=True)] == [tested.feed(d) for d in docs]
+    assert _ids(told.flush()) == [[0, 1]]
+
+
 # --- bounded state ------------------------------------------------------------------------------------
 
 
