@@ -276,7 +276,7 @@ class SequenceMatcher:
         ]
         # terms to stages: which positive positions and missing stages a hit on a term fills
         self._positions_of = [
-            [i for i, s in enumerate(self._positive) if stages[s] == t][::-1] for t in range(len(terms))
+            [i for i, s in enumerate(self._positive) if stages[s] == t] for t in range(len(terms))
         ]
         self._missing_of = [[m for m in self._missing if stages[m] == t] for t in range(len(terms))]
         self._until = terms.index(query.until) if query.until is not None else None
