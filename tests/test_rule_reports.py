@@ -32,7 +32,7 @@ def mixed_rules(tmp_path: Path) -> Path:
     )
     (tmp_path / "c_sequence.toml").write_text(
         HPING.replace("rule_id = \"", "rule_id = \"s").replace("name = \"", "name = \"Sequence ")
-        .replace("query = '''", "query = '''sequence by host.id [process where true] [process where", 1)
+        .replace("query = '''", "query = '''sequence by host.id [process where true] [", 1)
         .replace("\n'''", "]\n'''", 1)
     )
     return tmp_path

@@ -59,7 +59,9 @@ def test_rule_errors_and_skips_come_back_the_same(tmp_path):
     (rules / "bad_query.toml").write_text((RULES / "hping_max_signals_2.toml").read_text().replace(" where ", " wher "))
     (rules / "not_utf8.toml").write_bytes(b"[rule]\nname = '\xff'\n")
     (rules / "sequence.toml").write_text(
-        (RULES / "hping_max_signals_2.toml").read_text().replace("process where", "sequence [process where true]\n", 1)
+        (RULES / "hping_max_signals_2.toml").read_text()
+        .replace("query = '''", "query = '''sequence [process where true] [", 1)
+        .replace("\n'''", "]\n'''", 1)
     )
     (rules / "good.toml").write_text((RULES / "hping_max_signals_2.toml").read_text())
     fresh = load_rules([rules])

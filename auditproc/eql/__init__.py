@@ -1,29 +1,65 @@
-"""auditproc's EQL engine: parse Elastic's single-event EQL queries and match them on ECS dicts."""
+"""auditproc's EQL engine: Elasticsearch's EQL (single events, sequences, samples) on ECS dicts."""
 
 from __future__ import annotations
 
-from .ast import EventQuery, Unsupported
+from .ast import EventQuery, Piped, SampleQuery, SequenceQuery, Unsupported
 from .compiler import CompiledQuery
 from .errors import EqlSyntaxError, EqlUnsupportedError
-from .grammar import parse_query
+from .grammar import parse_eql, parse_query
 from .interpreter import evaluate
+from .sequence import (
+    CompiledSample,
+    CompiledSequence,
+    CompiledTerm,
+    PipedEventQuery,
+    SampleMatcher,
+    SequenceMatcher,
+    StreamLimits,
+    StreamStats,
+)
 
 __all__ = [
     "CompiledQuery",
+    "CompiledSample",
+    "CompiledSequence",
+    "CompiledTerm",
     "EqlSyntaxError",
     "EqlUnsupportedError",
+    "PipedEventQuery",
+    "SampleMatcher",
+    "SequenceMatcher",
+    "StreamLimits",
+    "StreamStats",
     "compile_query",
     "evaluate",
+    "parse_eql",
     "parse_query",
 ]
 
+Compiled = CompiledQuery | PipedEventQuery | CompiledSequence | CompiledSample
 
-def compile_query(text: str, category_field: str = "event.category") -> CompiledQuery:
-    """Return the compiled form of a single-event query; raise for syntax errors or multi-event shapes."""
-    ast: EventQuery | Unsupported = parse_query(text)
+
+def compile_query(
+    text: str,
+    category_field: str = "event.category",
+    timestamp_field: str = "@timestamp",
+    tiebreaker_field: str = "event.sequence",
+) -> Compiled:
+    """Return the compiled form of a query; raise for syntax errors, join and lineage.
+
+    Every form has ``search(docs)``, yielding each match as a list of documents; a single-event
+    query without pipes (``CompiledQuery``) also has ``matches(doc)``.
+    """
+    ast: EventQuery | SequenceQuery | SampleQuery | Piped | Unsupported = parse_eql(text)
     if isinstance(ast, Unsupported):
         raise EqlUnsupportedError(ast.kind, ast.reason)
+    query, pipes = (ast.query, ast.pipes) if isinstance(ast, Piped) else (ast, ())
     try:
-        return CompiledQuery(text, ast, category_field)
-    except RecursionError:  # unreachable within the nesting bound parse_query checks: a last resort
+        if isinstance(query, SequenceQuery):
+            return CompiledSequence(text, query, pipes, category_field, timestamp_field, tiebreaker_field)
+        if isinstance(query, SampleQuery):
+            return CompiledSample(text, query, pipes, category_field, timestamp_field)
+        compiled = CompiledQuery(text, query, category_field)
+        return PipedEventQuery(text, compiled, pipes) if pipes else compiled
+    except RecursionError:  # unreachable within the nesting bound parse_eql checks: a last resort
         raise EqlSyntaxError("query nests too deeply", text, 1, 1) from None

@@ -197,3 +197,97 @@ class Unsupported(Node):
 
     def __str__(self) -> str:
         return self.text
+
+
+# --- multi-event queries and pipes ----------------------------------------------------------------
+
+_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+@dataclass(frozen=True, slots=True)
+class Span(Node):
+    """A duration such as ``30s``: ``amount`` of ``unit`` (``ms s m h d``)."""
+
+    amount: int
+    unit: str
+
+    @property
+    def ms(self) -> int:
+        """Return the duration in milliseconds."""
+        return self.amount * _UNIT_MS[self.unit]
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+@dataclass(frozen=True, slots=True)
+class Term(Node):
+    """One bracketed item of a sequence or sample: ``[query] by keys with runs=N``; ``![query]`` when ``missing``."""
+
+    query: EventQuery
+    keys: tuple[Field, ...] = ()
+    runs: int = 1
+    missing: bool = False
+
+    def __str__(self) -> str:
+        text = ("!" if self.missing else "") + f"[{self.query}]"
+        if self.keys:
+            text += " by " + ", ".join(map(str, self.keys))
+        if self.runs != 1:
+            text += f" with runs={self.runs}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceQuery(Node):
+    """``sequence [by keys] [with maxspan=…] term… [until term]``."""
+
+    keys: tuple[Field, ...]
+    maxspan: Span | None
+    terms: tuple[Term, ...]
+    until: Term | None = None
+
+    def __str__(self) -> str:
+        head = "sequence"
+        if self.keys:
+            head += " by " + ", ".join(map(str, self.keys))
+        if self.maxspan is not None:
+            head += f" with maxspan={self.maxspan}"
+        lines = [head, *(f"  {term}" for term in self.terms)]
+        if self.until is not None:
+            lines.append(f"until {self.until}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleQuery(Node):
+    """``sample [by keys] term…``: events sharing join keys, in any order."""
+
+    keys: tuple[Field, ...]
+    terms: tuple[Term, ...]
+
+    def __str__(self) -> str:
+        head = "sample" + (" by " + ", ".join(map(str, self.keys)) if self.keys else "")
+        return "\n".join([head, *(f"  {term}" for term in self.terms)])
+
+
+@dataclass(frozen=True, slots=True)
+class Pipe(Node):
+    """``| head N`` or ``| tail N``."""
+
+    name: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"| {self.name} {self.count}"
+
+
+@dataclass(frozen=True, slots=True)
+class Piped(Node):
+    """A query followed by one or more pipes."""
+
+    query: EventQuery | SequenceQuery | SampleQuery
+    pipes: tuple[Pipe, ...]
+
+    def __str__(self) -> str:
+        return "\n".join([str(self.query), *map(str, self.pipes)])

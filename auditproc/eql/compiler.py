@@ -8,7 +8,7 @@ True, False or None; None (a script's null) only survives directly under ``not``
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .ast import (
@@ -517,6 +517,10 @@ class CompiledQuery:
         if self._category_test is not None and not self._category_test(doc):
             return False
         return self._condition(doc) is True
+
+    def search(self, docs: Iterable[dict]) -> Iterator[list[dict]]:
+        """Yield each matching document as a one-element list, like a sequence's matches."""
+        return ([doc] for doc in docs if self.matches(doc))
 
     def __repr__(self) -> str:
         return f"CompiledQuery({self.text!r})"

@@ -19,7 +19,13 @@ from .ast import (
     Node,
     Not,
     Or,
+    Pipe,
+    Piped,
+    SampleQuery,
+    SequenceQuery,
+    Span,
     StringMatch,
+    Term,
     Unsupported,
 )
 from .errors import EqlSyntaxError
@@ -34,6 +40,8 @@ from .patterns import compile_lucene
 # inside Python's default limit of 1,000 frames whoever the caller is.
 MAX_QUERY_BYTES = 1 << 20
 MAX_NESTING = 20
+MAX_RUNS = 100  # Elasticsearch's bound on ``with runs=N``
+MAX_STAGES = 256  # terms of one sequence, runs expanded: bounds the matcher's state per join key
 
 # Keywords are lower case and case-sensitive, as in Elasticsearch's EqlBase.g4 lexer.
 RESERVED = frozenset({"and", "or", "not", "in", "like", "regex", "where", "null", "true", "false"})
@@ -355,10 +363,134 @@ where_condition = pp.And([condition]).set_parse_action(_where)
 event_query = (category + WHERE.suppress() + where_condition).set_parse_action(lambda t: EventQuery(t[0], t[1]))
 
 
+# --- sequences, samples and pipes ------------------------------------------------------------
+
+SEQUENCE, SAMPLE, BY, WITH, UNTIL, MAXSPAN, RUNS = map(
+    _kw, ("sequence", "sample", "by", "with", "until", "maxspan", "runs")
+)
+LBRACK, RBRACK, EQUALS = map(pp.Suppress, "[]=")
+_UNITS = ("ms", "s", "m", "h", "d")
+
+
+def _join_keys(string: str, loc: int, tokens: pp.ParseResults) -> pp.ParseResults:
+    for key in tokens:
+        if not isinstance(key, Field):
+            raise _fail(string, loc, f"join keys must be fields, found [{key}]")
+    return pp.ParseResults([tuple(tokens)])
+
+
+def _keys(tokens: pp.ParseResults, name: str) -> tuple[Field, ...]:
+    found = tokens.get(name)
+    if not found:
+        return ()
+    return found if isinstance(found, tuple) else tuple(found[0])
+
+
+def _span(string: str, loc: int, tokens: pp.ParseResults) -> Span:
+    amount, unit = tokens["amount"], tokens["unit"]
+    if unit not in _UNITS:
+        found = f"unit '{unit}'" if unit else "no unit"
+        raise _fail(string, loc, f"maxspan needs a time unit (ms, s, m, h or d), found {found}")
+    return Span(int(amount), unit)
+
+
+def _term(string: str, loc: int, tokens: pp.ParseResults) -> Term:
+    runs = int(tokens.get("runs", 1))
+    if not 1 <= runs <= MAX_RUNS:
+        raise _fail(string, loc, f"runs must be between 1 and {MAX_RUNS}, found {runs}")
+    keys = _keys(tokens, "keys") or _keys(tokens, "keys_after")
+    return Term(tokens["query"], keys, runs, "missing" in tokens)
+
+
+join_keys = pp.DelimitedList(value).set_parse_action(_join_keys)
+span = pp.Regex(r"(?P<amount>\d+)\s*(?P<unit>[A-Za-z]*)").set_parse_action(_span).set_name("time span")
+term = (
+    pp.Optional(pp.Literal("!")("missing"))
+    + LBRACK
+    + event_query("query")
+    + RBRACK
+    + pp.Optional(BY.suppress() + join_keys("keys"))
+    + pp.Optional(WITH.suppress() + RUNS.suppress() + EQUALS + pp.Regex(r"\d+")("runs"))
+    + pp.Optional(BY.suppress() + join_keys("keys_after"))
+).set_parse_action(_term)
+shared_keys = BY.suppress() + join_keys("keys")
+maxspan = WITH.suppress() + MAXSPAN.suppress() + EQUALS + span("maxspan")
+
+
+def _stages(string: str, loc: int, terms: list[Term], until: Term | None, kind: str) -> None:
+    """Refuse what Elasticsearch's verifier refuses, and what would make the state unbounded."""
+    positive = [t for t in terms if not t.missing]
+    if sum(t.runs for t in terms) < 2:
+        raise _fail(string, loc, f"a {kind} needs at least 2 queries, found {len(terms)}")
+    if not positive:
+        raise _fail(string, loc, f"a {kind} needs at least one query that is not a missing event")
+    if sum(t.runs for t in terms) > MAX_STAGES:
+        raise _fail(string, loc, f"a {kind} may have at most {MAX_STAGES} queries, runs included")
+    counts = {len(t.keys) for t in [*terms, *([until] if until else [])]}
+    if len(counts) > 1:
+        raise _fail(string, loc, f"inconsistent number of join keys in the {kind}'s queries: {sorted(counts)}")
+    if until is not None and (until.missing or until.runs != 1):
+        raise _fail(string, loc, "until takes one plain query: no '!' and no runs")
+
+
+def _sequence(string: str, loc: int, tokens: pp.ParseResults) -> SequenceQuery:
+    terms = list(tokens["terms"])
+    until = tokens.get("until")
+    _stages(string, loc, terms, until, "sequence")
+    window = tokens.get("maxspan")
+    if window is None and any(t.missing for t in terms):
+        raise _fail(string, loc, "missing events ('![…]') need the sequence's 'with maxspan=…'")
+    return SequenceQuery(_keys(tokens, "keys"), window, tuple(terms), until)
+
+
+def _sample(string: str, loc: int, tokens: pp.ParseResults) -> SampleQuery:
+    terms = list(tokens["terms"])
+    _stages(string, loc, terms, None, "sample")
+    keys = _keys(tokens, "keys")
+    if any(t.missing or t.runs != 1 for t in terms):
+        raise _fail(string, loc, "sample queries take plain queries: no '!' and no runs")
+    if not keys and not terms[0].keys:
+        raise _fail(string, loc, "a sample needs join keys: 'sample by …' or 'by …' after its queries")
+    return SampleQuery(keys, tuple(terms))
+
+
+sequence = (
+    SEQUENCE.suppress()
+    + pp.Optional(shared_keys + pp.Optional(maxspan) | maxspan + pp.Optional(shared_keys))
+    + pp.Group(pp.OneOrMore(term))("terms")
+    + pp.Optional(UNTIL.suppress() + term("until"))
+).set_parse_action(_sequence)
+sample = (SAMPLE.suppress() + pp.Optional(shared_keys) + pp.Group(pp.OneOrMore(term))("terms")).set_parse_action(
+    _sample
+)
+
+
+def _pipe(string: str, loc: int, tokens: pp.ParseResults) -> Pipe:
+    name = tokens["name"]
+    if name not in ("head", "tail"):
+        raise _fail(string, loc, f"pipe '{name}' is not supported; only '| head N' and '| tail N' are")
+    if tokens.get("count") is None:
+        raise _fail(string, loc, f"'| {name}' needs a count, e.g. '| {name} 10'")
+    return Pipe(name, int(tokens["count"]))
+
+
+pipe = (
+    pp.Suppress("|") + pp.Regex(r"[A-Za-z_]\w*")("name") + pp.Optional(pp.Regex(r"\d+(?![\w.])")("count"))
+).set_parse_action(_pipe)
+
+
+def _piped(tokens: pp.ParseResults) -> Node:
+    query, *pipes = tokens
+    return Piped(query, tuple(pipes)) if pipes else query
+
+
+full_query = ((sequence | sample | event_query) + pp.ZeroOrMore(pipe)).set_parse_action(_piped)
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 _SKIPPED = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*[\s\S]*?\*/|`(?:[^`]|``)*`')
-_MULTI_EVENT = re.compile(r"\A\s*(sequence|sample|join)\b")
+_JOIN = re.compile(r"\A\s*join\b")
 _LINEAGE = re.compile(r"\b(descendant|child|event)\s+of\b")
 
 
@@ -374,17 +506,13 @@ def _blank_comments(text: str) -> str:
     return _SKIPPED.sub(blank, text)
 
 
-def _unsupported(text: str) -> Unsupported | None:
-    code = _SKIPPED.sub(" ", text)
-    multi = _MULTI_EVENT.match(code)
-    if multi:
-        kind = multi.group(1)
-        return Unsupported(kind, f"{kind} queries correlate several events; only single-event queries run", text)
+def _unsupported(code: str, text: str) -> Unsupported | None:
+    """Return the shapes Elasticsearch does not run (join, lineage) as ``Unsupported``; ``code`` has no strings."""
+    if _JOIN.match(code):
+        return Unsupported("join", "join is Endgame EQL that Elasticsearch never ran; write it as a sequence", text)
     lineage = _LINEAGE.search(code)
     if lineage:
         return Unsupported("lineage", f"'{lineage.group(1)} of' is Endgame syntax Elasticsearch never ran", text)
-    if "|" in code:
-        return Unsupported("pipe", "pipes (head, tail, sort, …) act on result sets, not single events", text)
     return None
 
 
@@ -431,22 +559,33 @@ def _check_nesting(code: str, text: str) -> None:
             )
 
 
-def parse_query(text: str) -> EventQuery | Unsupported:
-    """Return the AST of an EQL query; multi-event shapes and pipes come back as ``Unsupported``."""
+def parse_eql(text: str) -> EventQuery | SequenceQuery | SampleQuery | Piped | Unsupported:
+    """Return the AST of any EQL query Elasticsearch runs; join and lineage come back as ``Unsupported``."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_QUERY_BYTES:
         raise EqlSyntaxError(f"query is larger than 1 MiB ({size:,} bytes)", text, 1, 1)
-    unsupported = _unsupported(text)
+    unsupported = _unsupported(_SKIPPED.sub(" ", text), text)
     if unsupported is not None:
         return unsupported
     code = _blank_comments(text)
     _check_nesting(code, text)
     try:
-        return event_query.parse_string(code, parse_all=True)[0]
+        return full_query.parse_string(code, parse_all=True)[0]
     except pp.ParseBaseException as error:
         raise EqlSyntaxError(_message(error), text, error.lineno, error.col) from None
     except RecursionError:
         raise EqlSyntaxError("query nests too deeply", text, 1, 1) from None
+
+
+def parse_query(text: str) -> EventQuery | Unsupported:
+    """Return the AST of a single-event query, what the rule table runs; other shapes come back as ``Unsupported``."""
+    if "|" in _SKIPPED.sub(" ", text) and _unsupported(_SKIPPED.sub(" ", text), text) is None:
+        return Unsupported("pipe", "pipes (head, tail, sort, …) act on result sets, not single events", text)
+    ast = parse_eql(text)
+    if isinstance(ast, SequenceQuery | SampleQuery):
+        kind = "sequence" if isinstance(ast, SequenceQuery) else "sample"
+        return Unsupported(kind, f"{kind} queries correlate several events; only single-event queries run", text)
+    return ast  # type: ignore[return-value]  # Piped only follows a '|', handled above
 
 
 def _message(error: pp.ParseBaseException) -> str:

@@ -1,7 +1,8 @@
 """A deliberately simple tree-walking evaluator of the EQL AST: the test oracle for the compiler.
 
 Same semantics as ``compiler`` (census §5), none of its shortcuts: every predicate is
-evaluated to True, False or None (a script's null) by direct recursion.
+evaluated to True, False or None (a script's null) by direct recursion. ``sequence_matches`` is
+the oracle for the streaming sequence matcher: Elasticsearch's batch algorithm, stage after stage.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from .ast import (
     Node,
     Not,
     Or,
+    SequenceQuery,
     StringMatch,
+    Term,
 )
 from .functions import call, lookup_function
 from .patterns import compile_lucene, compile_wildcards, has_wildcard
@@ -142,3 +145,93 @@ def comparison(node: Comparison, doc: dict) -> bool | None:
     if not is_script(node):
         return bool(result) if op != "!=" else result is not False
     return result
+
+
+# --- sequences: Elasticsearch's batch algorithm -------------------------------------------------------
+
+
+def _join_keys(term: Term, shared: tuple[Field, ...], doc: dict) -> list[tuple]:
+    """Every combination of the document's join-key values, typed; none when a key is missing."""
+    choices = []
+    for key in shared + term.keys:
+        found = [v if type(v) is str else (type(v).__name__, v) for v in lookup(doc, key.path) if type(v) is not dict]
+        if not found:
+            return []
+        choices.append(list(dict.fromkeys(found)))
+    return list(dict.fromkeys(itertools.product(*choices)))
+
+
+def sequence_matches(
+    ast: SequenceQuery, docs: list[tuple[tuple, dict]], category_field: str = "event.category"
+) -> list[list[dict]]:
+    """Return the matches of ``ast`` over ``(ordinal, doc)`` pairs sorted by ordinal (``ordinal[0]`` in µs).
+
+    Elasticsearch's SequenceMatcher run over one window: each stage's hits in turn; a hit takes the
+    latest pending sequence of the previous stage that is before it, dropping that one and all older
+    (OrdinalGroup.trimBefore); maxspan and the nearest ``until`` before the hit are checked after;
+    missing events are checked on the completed sequences.
+    """
+    stages = [term for term in ast.terms for _ in range(term.runs)]
+    positive = [i for i, term in enumerate(stages) if not term.missing]
+    span = ast.maxspan.ms * 1000 if ast.maxspan else None
+
+    def hits(term: Term) -> list[tuple[tuple, tuple, dict]]:
+        return [
+            (ordinal, key, doc)
+            for ordinal, doc in docs
+            if evaluate(term.query, doc, category_field)
+            for key in _join_keys(term, ast.keys, doc)
+        ]
+
+    untils: dict[tuple, list[tuple]] = {}
+    for ordinal, key, _ in hits(ast.until) if ast.until else []:
+        untils.setdefault(key, []).append(ordinal)
+    groups: dict[tuple, list[tuple[list[tuple], list[dict]]]] = {}  # pending sequences of the previous stage
+    completed: list[tuple[tuple, list[tuple], list[dict]]] = []
+    for n, stage in enumerate(positive):
+        last = n == len(positive) - 1
+        advanced: dict[tuple, list] = {}
+        for ordinal, key, doc in hits(stages[stage]):
+            if n == 0:
+                found = ([ordinal], [doc])
+            else:
+                group = groups.get(key, [])
+                before = [i for i, (ordinals, _) in enumerate(group) if ordinals[-1] < ordinal]
+                if not before:
+                    continue
+                ordinals, matched = group[before[-1]]
+                del group[: before[-1] + 1]
+                if span is not None and ordinal[0] - ordinals[0][0] > span:
+                    continue
+                nearest = [u for u in untils.get(key, []) if u < ordinal]
+                if nearest and ordinals[-1] <= nearest[-1] <= ordinal:
+                    continue
+                found = ([*ordinals, ordinal], [*matched, doc])
+            if last:
+                completed.append((key, *found))
+            else:
+                advanced.setdefault(key, []).append(found)
+        groups = advanced
+    return [matched for key, ordinals, matched in sorted(completed, key=lambda c: c[1][-1]) if not _missing(ast, stages, positive, key, ordinals, docs, category_field, span or 0)]
+
+
+def _missing(
+    ast: SequenceQuery, stages: list[Term], positive: list[int], key: tuple, ordinals: list[tuple],
+    docs: list[tuple[tuple, dict]], category_field: str, span: int,
+) -> bool:
+    """Whether a missing-event term has a match inside its window: between its neighbours, or within maxspan."""
+    for stage, term in enumerate(stages):
+        if not term.missing:
+            continue
+        before = [ordinals[i] for i, p in enumerate(positive) if p < stage]
+        after = [ordinals[i] for i, p in enumerate(positive) if p > stage]
+        low = before[-1] if before else None
+        high = after[0] if after else None
+        for ordinal, doc in docs:
+            if low is not None and not ordinal > low or high is not None and not ordinal < high:
+                continue
+            if low is None and ordinal[0] < ordinals[-1][0] - span or high is None and ordinal[0] > ordinals[0][0] + span:
+                continue
+            if evaluate(term.query, doc, category_field) and key in _join_keys(term, ast.keys, doc):
+                return True
+    return False

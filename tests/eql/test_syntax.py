@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditproc.eql import EqlSyntaxError, EqlUnsupportedError, compile_query, parse_query
+from auditproc.eql import EqlSyntaxError, EqlUnsupportedError, compile_query, parse_eql, parse_query
 from auditproc.eql.ast import (
     And,
     Comparison,
@@ -90,11 +90,7 @@ def test_function_names_fold_case_and_keep_tilde() -> None:
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
-        ("sequence by host.id [process where true] [process where true]", "sequence"),
-        ("  // comment\nsequence [process where true] [file where true]", "sequence"),
-        ("sample by host.id [process where true] [process where true]", "sample"),
         ("join [process where true] [file where true]", "join"),
-        ("process where true | head 5", "pipe"),
         ('process where descendant of [process where process.name == "x"]', "lineage"),
     ],
 )
@@ -104,6 +100,22 @@ def test_unsupported_shapes(text: str, kind: str) -> None:
     with pytest.raises(EqlUnsupportedError) as raised:
         compile_query(text)
     assert raised.value.kind == kind and raised.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("sequence by host.id [process where true] [process where true]", "sequence"),
+        ("  // comment\nsequence [process where true] [file where true]", "sequence"),
+        ("sample by host.id [process where true] [process where true]", "sample"),
+        ("process where true | head 5", "pipe"),
+    ],
+)
+def test_the_rule_table_gets_single_events_only(text: str, kind: str) -> None:
+    """parse_query is what the rule table reads: multi-event shapes and pipes stay Unsupported there."""
+    ast = parse_query(text)
+    assert isinstance(ast, Unsupported) and ast.kind == kind and ast.text == text
+    assert list(compile_query(text).search([])) == []
 
 
 def test_pipe_inside_strings_and_comments_is_not_a_pipe() -> None:
@@ -138,11 +150,24 @@ def test_pipe_inside_strings_and_comments_is_not_a_pipe() -> None:
         ('process where arraySearch(a, x, "y")', 1, 15, "arraySearch needs a boolean condition"),
         ("process where " + "not " * 30 + "a", 1, 95, "nests more than 20 levels"),
         ("process where\n  a == " + " + ".join("1" * 30), 2, 90, "nests more than 20 levels"),
+        # sequences, samples and pipes
+        ("sequence [process where true] [process where true]\n| sort a", 2, 1, "pipe 'sort' is not supported"),
+        ("process where true | unique a", 1, 20, "pipe 'unique' is not supported"),
+        ("process where true | head", 1, 20, "'| head' needs a count"),
+        ("sequence [process where true]", 1, 1, "at least 2 queries"),
+        ("sequence ![process where true] [process where true]", 1, 1, "need the sequence's 'with maxspan"),
+        ("sequence [process where true] by a [process where true]", 1, 1, "inconsistent number of join keys"),
+        ("sequence\n  [process where true] by a*2 [process where true] by b", 2, 27, "join keys must be fields"),
+        ("sequence with maxspan=10 [process where true] [process where true]", 1, 23, "needs a time unit"),
+        ("sequence [process where true] with runs=101 [process where true]", 1, 10, "runs must be between 1 and 100"),
+        ("sequence [process where true] [process where true] until ![file where true]", 1, 1, "until takes one plain"),
+        ("sample [process where true] [process where true]", 1, 1, "a sample needs join keys"),
+        ("sample by k [process where true] ![process where true]", 1, 1, "sample queries take plain queries"),
     ],
 )
 def test_syntax_errors(text: str, line: int, column: int, message: str) -> None:
     with pytest.raises(EqlSyntaxError) as raised:
-        parse_query(text)
+        parse_eql(text)
     error = raised.value
     assert isinstance(error, ValueError)
     assert (error.line, error.column) == (line, column), str(error)
