@@ -130,6 +130,8 @@ class Normalizer:
         self._by_syscall = {name: k for k in self.kinds for name in k.syscalls}
         self._by_type = {rtype: k for k in self.kinds for rtype in k.opening_types}
         self._catch_all = next((k for k in self.kinds if k.catch_all), None)
+        # A record type no kind names, with no SYSCALL (APPARMOR_DENIED): an uncategorised document.
+        self._unnamed = next((k for k in self.kinds if k.name == OTHER), None)
 
     def _syscall_kind(self, rec: Record) -> EventKind | None:
         name = syscall_name(*rec.arch_and_syscall())
@@ -154,7 +156,7 @@ class Normalizer:
             if syscall is not None:
                 kind = self._syscall_kind(syscall)
             else:  # its SYSCALL lost: any record that names a kind (an exec's EXECVE after its CWD)
-                kind = next((by_type[r.type] for r in records if r.type in by_type), None)
+                kind = next((by_type[r.type] for r in records if r.type in by_type), self._unnamed)
         return None if kind is None else kind.build(event, self.settings)
 
     @staticmethod

@@ -38,11 +38,18 @@ _OWN_FIELDS = frozenset({"SYSCALL", "PATH", "CWD", "PROCTITLE", "SOCKADDR", "EXE
 _MESSAGE_MAPPED = frozenset({"pid", "uid", "auid", "ses", "subj", "exe", "comm", "res", "msg", "_text"})
 _NO_VALUE = frozenset({b"", b"?", b"(null)"})  # what user space writes for a field it has no value for
 # res= of user-space messages → event.outcome
-_RESULTS = {b"success": "success", b"yes": "success", b"failed": "failure", b"no": "failure", b"fail": "failure"}
+_RESULTS = {b"success": "success", b"yes": "success", b"1": "success",
+            b"failed": "failure", b"fail": "failure", b"no": "failure", b"0": "failure"}
+# Calls whose SOCKADDR is the far end (go-libaudit): the rest (bind, listen) name no direction.
+_OUTGOING_SYSCALLS = frozenset({"connect", "send", "sendto", "sendmsg", "sendmmsg"})
+# Auditbeat adds the login's result to USER_LOGIN's event.type (its userlogin expected documents).
+_LOGIN_TYPES = {"success": "authentication_success", "failure": "authentication_failure"}
+# An event Elastic's table has no row for (APPARMOR_DENIED): a document all the same, uncategorised.
+_NO_ROW: dict = {"event": {"category": [], "type": []}, "auditd": {"summary": {}}, "entities": {}}
 
 
 def trail_document(event: AuditEvent, settings: EcsSettings, dataset: str) -> dict | None:
-    """The ECS document of a non-exec event, or None when Elastic's table has no row for it."""
+    """The ECS document of a non-exec event (uncategorised where Elastic's table has no row for it)."""
     by_type: dict[str, Record] = {}
     paths: list[Record] = []
     for rec in event.records:
@@ -67,12 +74,14 @@ def trail_document(event: AuditEvent, settings: EcsSettings, dataset: str) -> di
         event_type, {t: r.fields for t, r in by_type.items()}, syscall, [p.fields for p in paths],
         None if socket is None else _summary_socket(socket),
     )
-    if summary is None:
-        return None
+    summary = summary or _NO_ROW
     node = node_name(event)
     outcome = outcome_of(f) if syscall_rec is not None else _RESULTS.get(unquote(f.get("res", b"")), "unknown")
     ecs_event = summary["event"]
-    doc = event_header(event, ecs_event["category"], ecs_event["type"], ecs_event.get("action"), outcome, dataset)
+    types = ecs_event["type"]
+    if event_type == "USER_LOGIN" and outcome in _LOGIN_TYPES:
+        types = [*types, _LOGIN_TYPES[outcome]]
+    doc = event_header(event, ecs_event["category"], types, ecs_event.get("action"), outcome, dataset)
     doc["host"] = host(node, settings, arch)
     process = _process(own, by_type)
     if process:
@@ -166,9 +175,9 @@ def _summary_socket(socket: SockAddr) -> dict:
 
 def _put_socket(doc: dict, socket: SockAddr, syscall: str | None) -> None:
     """``destination.*`` for an outgoing call (connect, sendto …), ``source.*`` for an incoming one."""
-    if socket.address is None and socket.path is None:
-        return
     incoming = syscall in INCOMING_SYSCALLS
+    if (socket.address is None and socket.path is None) or not (incoming or syscall in _OUTGOING_SYSCALLS):
+        return
     end: dict = {}
     if socket.address is not None:
         end["ip"] = socket.address

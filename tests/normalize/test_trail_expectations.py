@@ -217,7 +217,7 @@ def test_every_fixture_has_a_row() -> None:
     assert all(row.sources for row in ROWS)
 
 
-@pytest.mark.parametrize("row", [pytest.param(r, marks=NOT_YET) for r in ROWS], ids=lambda r: r.fixture)
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.fixture)
 def test_trail_event_in_elastic_vocabulary(row: Expected) -> None:
     result = CliRunner().invoke(app, ["events", "-j", "1", "--host", "trail-host", str(TRAIL / f"{row.fixture}.log")])
     assert result.exit_code == 0, result.output
