@@ -295,11 +295,12 @@ class Trial:
 
     def row(self, setup: str, max_lag: float) -> str:
         lat = self.latencies_ms or [float("nan")]
-        ratio = f"{self.cpu_us / self.replay_us:.2f}" if self.replay_us else ""
+        replay, ratio = (f"{self.replay_us:.0f}", f"{self.cpu_us / self.replay_us:.2f}") if self.replay_us else ("", "")
+        idle = f"{self.idle:.2%}" if self.replay_us else ""
         return (f"| {setup} | {self.rate:,.0f} | {self.events:,} | {self.lag_s:.2f} | "
                 f"{'yes' if self.kept_up(max_lag) else 'no'} | {len(self.latencies_ms):,} | "
                 f"{percentile(lat, 50):.0f} | {percentile(lat, 99):.0f} | {max(lat):.0f} | {self.cpu_us:.0f} | "
-                f"{self.replay_us:.0f} | {ratio} | {self.idle:.2%} |")
+                f"{replay} | {ratio} | {idle} |")
 
 
 HEADER = ("| setup | rate (events/s) | events | lag at end (s) | kept up | outputs | p50 ms | p99 ms | max ms "
