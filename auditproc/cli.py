@@ -537,7 +537,8 @@ def rules_list(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also name every rule's file.")] = False,
 ) -> None:
     """One line per rule: whether it runs on audit input (runs, cannot fire, skipped) and why, its severity, id and name."""
-    from auditproc.ruleset import cannot_fire, default_rules_dir, load_rules
+    from auditproc.rulefiles import default_rules_dir, load_rules
+    from auditproc.ruletable import cannot_fire
 
     load = load_rules(paths or [default_rules_dir()], all_rules=all_rules)
     blocked = 0
@@ -561,7 +562,8 @@ def rules_check(
     paths: RulePathsArg = None, ecs_profile: ProfileOpt = Profile.auditd, config_file: ConfigOpt = None
 ) -> None:
     """Print every problem as file:line:column: message, and why a rule cannot fire; exit 2 when there is any error."""
-    from auditproc.ruleset import cannot_fire, default_rules_dir, load_rules
+    from auditproc.rulefiles import default_rules_dir, load_rules
+    from auditproc.ruletable import cannot_fire
 
     load = load_rules(paths or [default_rules_dir()], all_rules=True)
     for problem in load.errors:

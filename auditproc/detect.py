@@ -12,7 +12,8 @@ from pathlib import Path
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
 from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
 from auditproc.rulecache import NO_CACHE_ENV, RuleCache
-from auditproc.ruleset import Rule, RuleTable, cannot_fire, default_rules_dir, load_rules
+from auditproc.rulefiles import Rule, default_rules_dir, load_rules
+from auditproc.ruletable import RuleTable, cannot_fire
 
 
 class DetectorError(Exception):

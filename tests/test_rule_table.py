@@ -15,7 +15,8 @@ from auditproc.ecs import EcsSettings
 from auditproc.eql import EqlSyntaxError, parse_query
 from auditproc.eql.ast import Field, Literal, Not
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
-from auditproc.ruleset import (
+from auditproc.rulefiles import Rule, default_rules_dir, load_rules
+from auditproc.ruletable import (
     CONTAINS,
     EXACT,
     FOLDED,
@@ -28,11 +29,8 @@ from auditproc.ruleset import (
     REGEX,
     SUFFIX,
     Alternative,
-    Rule,
     RuleTable,
-    default_rules_dir,
     index_key,
-    load_rules,
 )
 from tests.conftest import ELASTIC_LINUX, make_rule, needs_elastic
 

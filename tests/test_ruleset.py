@@ -10,21 +10,20 @@ from pathlib import Path
 import pytest
 
 from auditproc.emitted import PROFILES
-from auditproc.ruleset import (
+from auditproc.rulefiles import (
     PARALLEL_LOAD_MIN_FILES,
     AttackRef,
     RuleLoad,
     RuleProblem,
-    RuleTable,
     SkippedRule,
     Technique,
     Threat,
-    cannot_fire,
     default_rules_dir,
     load_rules,
     parse_duration,
     reads_auditd,
 )
+from auditproc.ruletable import RuleTable, cannot_fire
 from tests.conftest import ELASTIC_LINUX, make_rule, needs_elastic
 from tests.test_emitted import fixture_documents
 
