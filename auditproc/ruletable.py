@@ -169,8 +169,9 @@ def index_key(
     """Return a key every match of ``condition`` satisfies, or None when there is none.
 
     Each branch gets the find and checks that cost least per event (``_branch_cost``). For an
-    ``any`` rule's copy in the bucket of ``category``, a branch that requires ``event.category``
-    to be other categories, all with buckets of their own (``elsewhere``), is left to those.
+    ``any`` rule's copy in the bucket of ``category`` (None: the bucket of events in no other), a
+    branch that requires ``event.category`` to be other categories, all with buckets of their own
+    (``elsewhere``), is left to those.
     """
     branches = _branches(condition)
     if branches is None:
@@ -178,12 +179,7 @@ def index_key(
     elsewhere = frozenset(elsewhere)
     keyed = []
     for clauses in branches:
-        required = [
-            {probe.text for probe in alt.probes if probe.kind == EXACT}
-            for (alt, *more) in clauses
-            if not more and alt.field == CATEGORY_FIELD and all(probe.kind == EXACT for probe in alt.probes)
-        ]
-        if category is not None and any(category not in r and r <= elsewhere for r in required):
+        if any(category not in r and r <= elsewhere for r in _required_categories(clauses)):
             continue
         clauses = [c for c in clauses if all(alt.field not in UNSELECTIVE_FIELDS for alt in c)]
         if not clauses:
@@ -196,6 +192,21 @@ def index_key(
             options.append(Branch(find, tuple(checks)))
         keyed.append(min(options, key=_branch_cost))
     return IndexKey(tuple(dict.fromkeys(keyed)))
+
+
+def _required_categories(clauses: Iterable[Clause]) -> list[frozenset[str]]:
+    """Return, per clause on ``event.category`` alone with exact values, the categories it accepts."""
+    return [
+        frozenset(probe.text for probe in alt.probes)
+        for (alt, *more) in clauses
+        if not more and alt.field == CATEGORY_FIELD and all(probe.kind == EXACT for probe in alt.probes)
+    ]
+
+
+def named_categories(condition: Node) -> frozenset[str]:
+    """Return the categories some branch of ``condition`` requires ``event.category`` to be among."""
+    branches = _branches(condition) or ()
+    return frozenset(name for clauses in branches for names in _required_categories(clauses) for name in names)
 
 
 def _clause_rate(clause: Clause) -> float:
@@ -747,32 +758,40 @@ class RuleTable:
         self.keys: tuple[IndexKey | None, ...] = tuple(
             index_key(rule.compiled.ast.condition) for rule in self.rules
         )
-        self._any = _Bucket()  # for events of no category a rule names
-        # category field → (its getter, category value → bucket); event.category unless overridden
+        self._any = _Bucket()  # for events of no category with a bucket
+        # category field → (its getter, category value → bucket); event.category unless overridden.
+        # Every category a rule names has a bucket: `file where …`, or an any rule's `event.category == "file"`.
         self._categories: dict[str, tuple[Callable[[Any], Sequence[Any]], dict[str, _Bucket]]] = {}
         for rule in self.rules:
             compiled = rule.compiled
             if compiled.category != "any":
-                name = compiled.category_field
-                if name not in self._categories:
-                    self._categories[name] = (_values_getter(tuple(name.split("."))), {})
-                self._categories[name][1].setdefault(compiled.category, _Bucket())
+                self._buckets(compiled.category_field).setdefault(compiled.category, _Bucket())
+            else:
+                for category in named_categories(compiled.ast.condition):
+                    self._buckets(CATEGORY_FIELD).setdefault(category, _Bucket())
         categories = self._categories.get(CATEGORY_FIELD, (None, {}))[1]
         for position, (rule, key) in enumerate(zip(self.rules, self.keys, strict=True)):
             compiled = rule.compiled
             if compiled.category == "any":  # in every bucket: one lookup per field serves both kinds
-                self._any.add(key, position)
                 condition = compiled.ast.condition
+                unbucketed = index_key(condition, None, categories.keys())
+                self._any.add(unbucketed, position)
                 for name, bucket in categories.items():
                     bucket.add(index_key(condition, name, categories.keys() - {name}), position)
                 for field_name, (_, buckets) in self._categories.items():
                     if field_name != CATEGORY_FIELD:
                         for bucket in buckets.values():
-                            bucket.add(key, position)
+                            bucket.add(unbucketed, position)
             else:
                 self._categories[compiled.category_field][1][compiled.category].add(key, position)
         for bucket in (self._any, *(b for _, buckets in self._categories.values() for b in buckets.values())):
             bucket.seal()
+
+    def _buckets(self, name: str) -> dict[str, _Bucket]:
+        """Return the buckets by value of the category field ``name``, made empty on first use."""
+        if name not in self._categories:
+            self._categories[name] = (_values_getter(tuple(name.split("."))), {})
+        return self._categories[name][1]
 
     @property
     def scanned(self) -> tuple[Rule, ...]:
