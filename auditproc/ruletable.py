@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from auditproc.emitted import PROFILES, Emitted, emitted
+from auditproc.emitted import Emitted, Vocabulary
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
 from auditproc.eql.compiler import field_getter
 from auditproc.eql.patterns import compile_lucene, lucene_to_regex, re2
@@ -354,17 +354,17 @@ def _fold_wildcard(text: str) -> str:
 # --- whether a rule can fire on auditproc's documents ---------------------------------------------
 
 
-def cannot_fire(rule: Rule, profile: str) -> str | None:
-    """Return why ``rule`` matches no document auditproc builds under ``profile``, or None when one may match.
+def cannot_fire(rule: Rule, profile: str, documents: Vocabulary) -> str | None:
+    """Return why ``rule`` matches no document of ``profile`` in ``documents``, or None when one may match.
 
     Conservative: only what every match needs is judged (its category, and the positive string
     predicates on plain fields of the rule table's branches, which a missing field makes false);
     ``not``, ``!=`` and functions, true on a missing field or beyond this, never rule a rule out.
     """
-    reason = _cannot_fire(rule, emitted(profile))
+    reason = _cannot_fire(rule, documents[profile])
     if reason is None:
         return None
-    other = next((p for p in PROFILES if p != profile and _cannot_fire(rule, emitted(p)) is None), None)
+    other = next((p for p, shape in documents.items() if p != profile and _cannot_fire(rule, shape) is None), None)
     return reason if other is None else f"{reason} (it can with --ecs-profile {other})"
 
 
