@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from auditproc.ruleset import Rule, Threat
+from auditproc.rulefiles import Rule, Threat
 from auditproc.timeexpr import iso_ms, parse_iso
 
 # Kibana's default risk scores per severity (KB3); the External Alerts rule maps them back.

@@ -569,12 +569,14 @@ def rules_list(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also name every rule's file.")] = False,
 ) -> None:
     """One line per rule: whether it runs on audit input (runs, cannot fire, skipped) and why, its severity, id and name."""
-    from auditproc.ruleset import cannot_fire, default_rules_dir, load_rules
+    from auditproc.emitted import vocabulary
+    from auditproc.rulefiles import default_rules_dir, load_rules
+    from auditproc.ruletable import cannot_fire
 
     load = load_rules(paths or [default_rules_dir()], all_rules=all_rules)
-    blocked = 0
+    blocked, documents = 0, vocabulary()
     for rule in load.rules:
-        why = cannot_fire(rule, ecs_profile.value)
+        why = cannot_fire(rule, ecs_profile.value, documents)
         blocked += why is not None
         status, tail = ("runs", "") if why is None else ("cannot fire", f": {why}")
         where = f"  ({rule.path})" if verbose else ""
@@ -593,16 +595,18 @@ def rules_check(
     paths: RulePathsArg = None, ecs_profile: ProfileOpt = Profile.auditd, config_file: ConfigOpt = None
 ) -> None:
     """Print every problem as file:line:column: message, and why a rule cannot fire; exit 2 when there is any error."""
-    from auditproc.ruleset import cannot_fire, default_rules_dir, load_rules
+    from auditproc.emitted import vocabulary
+    from auditproc.rulefiles import default_rules_dir, load_rules
+    from auditproc.ruletable import cannot_fire
 
     load = load_rules(paths or [default_rules_dir()], all_rules=True)
     for problem in load.errors:
         typer.echo(printable(str(problem)))
     for skipped in load.skipped:
         typer.echo(printable(f"{skipped.path}: note: {skipped.name}: {skipped.reason}"))
-    blocked = 0
+    blocked, documents = 0, vocabulary()
     for rule in load.rules:
-        why = cannot_fire(rule, ecs_profile.value)
+        why = cannot_fire(rule, ecs_profile.value, documents)
         if why is not None:
             blocked += 1
             typer.echo(printable(f"{rule.path}: note: {rule.name}: cannot fire: {why}"))

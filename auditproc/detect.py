@@ -10,9 +10,11 @@ from enum import IntEnum
 from pathlib import Path
 
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
+from auditproc.emitted import vocabulary
 from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
 from auditproc.rulecache import NO_CACHE_ENV, RuleCache
-from auditproc.ruleset import Rule, RuleTable, cannot_fire, default_rules_dir, load_rules
+from auditproc.rulefiles import Rule, default_rules_dir, load_rules
+from auditproc.ruletable import RuleTable, cannot_fire
 
 
 class DetectorError(Exception):
@@ -59,7 +61,8 @@ def build_detector(spec: DetectorSpec, say: Callable[[str], None], verbosity: Ve
         say(cache.note)
     blocked = []
     if spec.profile is not None and verbosity is not Verbosity.QUIET:
-        blocked = [(rule, why) for rule in load.rules if (why := cannot_fire(rule, spec.profile))]
+        documents = vocabulary()
+        blocked = [(rule, why) for rule in load.rules if (why := cannot_fire(rule, spec.profile, documents))]
     if verbosity is Verbosity.VERBOSE:
         for skipped in load.skipped:
             say(f"skipped rule {skipped.name!r} ({skipped.path}): {skipped.reason}")

@@ -1,15 +1,16 @@
 """What auditproc's documents can hold, per ECS profile: every field, and the values of closed fields.
 
 The one declaration of the shape the normaliser (``auditproc.normalize``), the enrich stage and
-``normalize.endpoint_profile`` produce; ``rules list`` reads it to tell which rules can fire, and a test checks it against
-documents built from the fixtures both ways (every field here appears, every field there is here).
+``normalize.endpoint_profile`` produce: what every document holds, and one entry per event category produced. ``rules list``
+and ``rules check`` receive it as a value (``vocabulary()``) to tell which rules can fire, and a
+test checks it against documents built from the fixtures both ways (every field here appears,
+every field there is here).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auditproc.normalize.common import ECS_VERSION
 from auditproc.normalize.syscalls import ARCH_NAMES
@@ -18,19 +19,14 @@ PROFILES = ("auditd", "endpoint")
 CATEGORY_FIELD = "event.category"
 
 _IDENTITY = ("id", "name", "group.id", "group.name")
-# Leaf fields of every profile; a name ending in ".*" stands for any field below it (the SYSCALL
-# and PATH record fields auditproc does not map keep their audit names there).
-_FIELDS = frozenset({
+# Leaf fields every document has, whatever its category; a name ending in ".*" stands for any
+# field below it (the SYSCALL and PATH record fields auditproc does not map keep their audit names there).
+_COMMON_FIELDS = frozenset({
     "@timestamp", "ecs.version", "tags", "related.user", "service.type", "error.message",
     *(f"event.{name}" for name in ("kind", "category", "type", "action", "outcome", "module", "dataset", "sequence")),
     "host.id", "host.name", "host.hostname", "host.architecture", "host.os.type",
-    *(f"process.{name}" for name in ("pid", "name", "executable", "args", "args_count", "command_line", "title",
-                                     "working_directory")),
-    # from the process table, when the parent's exec was seen earlier
-    *(f"process.parent.{name}" for name in ("pid", "name", "executable", "args", "args_count", "command_line",
-                                            "working_directory")),
+    *(f"process.{name}" for name in ("pid", "name", "executable")),
     *(f"user.{name}" for name in _IDENTITY),
-    *(f"file.{name}" for name in ("path", "inode", "device", "uid", "gid", "owner", "group", "mode")),
     "auditd.message_type", "auditd.result", "auditd.session",
     "auditd.summary.actor.primary", "auditd.summary.actor.secondary", "auditd.summary.how",
     "auditd.summary.object.primary", "auditd.summary.object.type",
@@ -47,26 +43,55 @@ _PROFILE_FIELDS = {
         "process.interactive",
     }),
 }
-# Fields whose every value is one of these (as keyword text); the rest hold what the log says.
-_VALUES: dict[str, frozenset[str]] = {
+# Fields whose every value is one of these (as keyword text), whatever the category.
+_COMMON_VALUES: dict[str, frozenset[str]] = {
     "ecs.version": frozenset({ECS_VERSION}),
     "event.kind": frozenset({"event"}),
-    CATEGORY_FIELD: frozenset({"process"}),
-    "event.type": frozenset({"start"}),
     "event.outcome": frozenset({"success", "failure", "unknown"}),
     "event.module": frozenset({"auditd"}),
-    "event.dataset": frozenset({"auditproc.process"}),
     "host.os.type": frozenset({"linux"}),
     "host.architecture": frozenset(ARCH_NAMES.values()),
     "service.type": frozenset({"auditd"}),
-    "auditd.message_type": frozenset({"syscall"}),
     "auditd.result": frozenset({"success", "fail", "unknown"}),
-    "auditd.summary.object.type": frozenset({"file"}),
-    "auditd.data.syscall": frozenset({"execve", "execveat"}),
 }
-_PROFILE_VALUES = {
-    "auditd": {"event.action": frozenset({"executed"})},
-    "endpoint": {"event.action": frozenset({"exec"})},
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """What documents of one event category hold beyond what every document does.
+
+    ``values`` closes fields for this category (per profile in ``profile_values`` where the
+    profiles differ); a field a category carries without closing it holds anything.
+    """
+
+    fields: frozenset[str]
+    values: Mapping[str, frozenset[str]]
+    profile_values: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+
+
+# The categories auditproc produces, one entry each; a category the normaliser starts producing
+# is one more entry here.
+CATEGORIES: Mapping[str, Category] = {
+    "process": Category(
+        fields=frozenset({
+            *(f"process.{name}" for name in ("args", "args_count", "command_line", "title", "working_directory")),
+            # from the process table, when the parent's exec was seen earlier
+            *(f"process.parent.{name}" for name in ("pid", "name", "executable", "args", "args_count", "command_line",
+                                                    "working_directory")),
+            *(f"file.{name}" for name in ("path", "inode", "device", "uid", "gid", "owner", "group", "mode")),
+        }),
+        values={
+            "event.type": frozenset({"start"}),
+            "event.dataset": frozenset({"auditproc.process"}),
+            "auditd.message_type": frozenset({"syscall"}),
+            "auditd.summary.object.type": frozenset({"file"}),
+            "auditd.data.syscall": frozenset({"execve", "execveat"}),
+        },
+        profile_values={
+            "auditd": {"event.action": frozenset({"executed"})},
+            "endpoint": {"event.action": frozenset({"exec"})},
+        },
+    ),
 }
 
 
@@ -80,9 +105,7 @@ class Emitted:
 
     def has(self, name: str) -> bool:
         """Return whether some document can carry the field ``name`` (a dotted leaf path)."""
-        if name in self.fields:
-            return True
-        return any(name.startswith(prefix[:-1]) for prefix in self.fields if prefix.endswith(".*"))
+        return _carried(name, self.fields)
 
     @property
     def categories(self) -> frozenset[str]:
@@ -90,7 +113,30 @@ class Emitted:
         return self.values[CATEGORY_FIELD]
 
 
-@functools.cache  # a few profiles, asked once per rule
-def emitted(profile: str) -> Emitted:
-    """Return what documents of ``profile`` (``auditd`` or ``endpoint``) can hold."""
-    return Emitted(profile, _FIELDS | _PROFILE_FIELDS[profile], {**_VALUES, **_PROFILE_VALUES[profile]})
+Vocabulary = Mapping[str, Emitted]  # profile → what its documents can hold
+
+
+def vocabulary(categories: Mapping[str, Category] = CATEGORIES) -> Vocabulary:
+    """Return what documents of each profile can hold when auditproc produces ``categories``."""
+    return {profile: _emitted(profile, categories) for profile in PROFILES}
+
+
+def _emitted(profile: str, categories: Mapping[str, Category]) -> Emitted:
+    fields = _COMMON_FIELDS | _PROFILE_FIELDS[profile] | frozenset().union(*(c.fields for c in categories.values()))
+    closes = [
+        ({**category.values, **category.profile_values.get(profile, {})}, _COMMON_FIELDS | category.fields)
+        for category in categories.values()
+    ]
+    # A field is closed where every category carrying it closes it: its values are theirs together.
+    closed: dict[str, frozenset[str]] = {}
+    for name in {name for values, _ in closes for name in values}:
+        found = [values.get(name, frozenset() if not _carried(name, carried) else None) for values, carried in closes]
+        if None not in found:
+            closed[name] = frozenset().union(*found)
+    return Emitted(profile, fields, {**_COMMON_VALUES, **closed, CATEGORY_FIELD: frozenset(categories)})
+
+
+def _carried(name: str, fields: frozenset[str]) -> bool:
+    if name in fields:
+        return True
+    return any(name.startswith(prefix[:-1]) for prefix in fields if prefix.endswith(".*"))

@@ -38,7 +38,7 @@ import orjson
 from auditproc.alerts import event_time
 from auditproc.eql.values import lookup
 from auditproc.eql.values import text as keyword_text
-from auditproc.ruleset import Rule
+from auditproc.rulefiles import Rule
 from auditproc.timeexpr import parse_iso
 
 ENTRY_TYPES = ("match", "match_any", "wildcard", "exists", "nested")
@@ -212,7 +212,7 @@ def load_exceptions(paths: str | Path | Iterable[str | Path], rules: Iterable[Ru
 
 def exception_list_ids(rule: Rule) -> tuple[str, ...]:
     """Return the ``list_id``s named by ``exceptions_list`` in the rule's TOML file (empty when none or unreadable)."""
-    # ruleset.Rule does not keep exceptions_list, so read it from the rule's own file.
+    # rulefiles.Rule does not keep exceptions_list, so read it from the rule's own file.
     try:
         data = tomllib.loads(rule.path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from auditproc.eql import compile_query
 from auditproc.eql.ast import Comparison, EventQuery, Field, InSet, Literal, Node, StringMatch
-from auditproc.ruleset import Rule, RuleTable, default_rules_dir, load_rules
+from auditproc.rulefiles import Rule, default_rules_dir, load_rules
+from auditproc.ruletable import RuleTable
 
 REPO = Path(__file__).resolve().parents[1]
 ELASTIC_LINUX = REPO.parent / "shared" / "elastic-rules" / "linux"

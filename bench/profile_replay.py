@@ -35,7 +35,7 @@ STAGES = {
     "parse": "parse",
     "assemble": "assemble",
     "normalize": "ECS", "identity": "ECS", "proctree": "ECS",
-    "eql": "rules", "ruleset": "rules", "detect": "rules", "exceptions": "rules",
+    "eql": "rules", "rulefiles": "rules", "ruletable": "rules", "detect": "rules", "exceptions": "rules",
     "alerts": "output", "output": "output", "sinks": "output",
 }
 GLUE = "glue (pipeline, cli, jobs)"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from auditproc.eql.ast import And, EventQuery, Field, Node, Not, Or
 from auditproc.eql.interpreter import truth
-from auditproc.ruleset import load_rules
+from auditproc.rulefiles import load_rules
 
 # What every exec document carries, whatever the event (normalize.process).
 FIXED = {

@@ -25,7 +25,7 @@ from bench_rules import (
     synthetic_docs,
 )
 
-from auditproc.ruleset import RuleTable
+from auditproc.ruletable import RuleTable
 
 MAX_GROWTH = 3.0  # per-event cost of 1,000 rules against the 2 seed rules, and against their own originals
 ROUNDS = 15

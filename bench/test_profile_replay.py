@@ -14,10 +14,10 @@ MAIN = "<module> (auditproc/cli.py:537)"
 @pytest.mark.parametrize(("frames", "stage"), [
     ([MAIN, "iter_records (auditproc/pipeline.py:90)", "split_fields (auditproc/parse.py:300)"], "parse"),
     ([MAIN, "exec_document (auditproc/normalize/process.py:40)", "loads (orjson:0)"], "ECS"),
-    ([MAIN, "match (auditproc/ruleset.py:900)", "Set.Match (re2/__init__.py:10)"], "rules"),
+    ([MAIN, "match (auditproc/ruletable.py:270)", "Set.Match (re2/__init__.py:10)"], "rules"),
     ([MAIN, "compile_query (auditproc/eql/compiler.py:12)"], "rules"),
     ([MAIN, "_run_batch (auditproc/cli.py:254)"], GLUE),
-    ([MAIN, "load_rules (auditproc/ruleset.py:173)", "parse (auditproc/eql/grammar.py:5)"], START_UP),
+    ([MAIN, "load_rules (auditproc/rulefiles.py:173)", "parse (auditproc/eql/grammar.py:5)"], START_UP),
     ([MAIN, "_find_and_load (<frozen importlib._bootstrap>:1176)", "<module> (auditproc/parse.py:1)"], START_UP),
     (["_run_module_as_main (<frozen runpy>:198)"], OTHER),
 ])

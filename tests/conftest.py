@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 from auditproc.eql import compile_query
-from auditproc.ruleset import Rule
+from auditproc.rulefiles import Rule
 
 # CI runs the same examples every time (a red build must be reproducible, and new counterexamples
 # are found by local runs, which stay random); no deadlines on a shared 2-core machine.

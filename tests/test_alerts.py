@@ -19,7 +19,7 @@ from auditproc.alerts import (
     format_time,
     threat_fields,
 )
-from auditproc.ruleset import AttackRef, Rule, Technique, Threat
+from auditproc.rulefiles import AttackRef, Rule, Technique, Threat
 
 HPING_ID = "90169566-2260-4824-b8e4-8615c3b4ed52"
 DETECTED_AT = datetime(2024, 6, 10, 6, 13, 20, 450000, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from auditproc.emitted import PROFILES, emitted
+from auditproc.emitted import PROFILES, vocabulary
 from auditproc.normalize import EcsSettings
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
 from tests.conftest import FIXTURES
@@ -47,7 +47,7 @@ def leaves(doc: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
 def test_table_is_what_documents_hold(profile: str, tmp_path: Path) -> None:
     log = tmp_path / "selinux.log"
     log.write_bytes(SELINUX_LOG)
-    shape = emitted(profile)
+    shape = vocabulary()[profile]
     seen: dict[str, set] = {}
     for doc in fixture_documents(profile, log):
         for name, value in leaves(doc):
@@ -62,7 +62,7 @@ def test_table_is_what_documents_hold(profile: str, tmp_path: Path) -> None:
 
 
 def test_profiles_differ_where_the_readme_says() -> None:
-    auditd, endpoint = emitted("auditd"), emitted("endpoint")
+    auditd, endpoint = vocabulary()["auditd"], vocabulary()["endpoint"]
     assert auditd.values["event.action"] == {"executed"} and endpoint.values["event.action"] == {"exec"}
     assert auditd.has("user.effective.id") and not endpoint.has("user.effective.id")
     assert endpoint.has("process.real_user.id") and not auditd.has("process.real_user.id")

@@ -10,7 +10,7 @@ import pytest
 
 from auditproc.normalize import EcsSettings
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
-from auditproc.ruleset import load_rules
+from auditproc.rulefiles import load_rules
 from tests.conftest import FIXTURES, REPO, shared_path
 
 spec = importlib.util.spec_from_file_location("rule_coverage", REPO / "bench" / "rule_coverage.py")

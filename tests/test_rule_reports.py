@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from auditproc.cli import app
-from auditproc.ruleset import default_rules_dir, load_rules
+from auditproc.rulefiles import default_rules_dir, load_rules
 from tests.conftest import ELASTIC_LINUX, FIXTURES, needs_elastic
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -15,7 +15,8 @@ from auditproc.eql import EqlSyntaxError, parse_query
 from auditproc.eql.ast import Field, Literal, Not
 from auditproc.normalize import EcsSettings
 from auditproc.pipeline import PipelineSettings, Reporter, RunStats, enriched_documents
-from auditproc.ruleset import (
+from auditproc.rulefiles import Rule, default_rules_dir, load_rules
+from auditproc.ruletable import (
     CONTAINS,
     EXACT,
     FOLDED,
@@ -28,11 +29,8 @@ from auditproc.ruleset import (
     REGEX,
     SUFFIX,
     Alternative,
-    Rule,
     RuleTable,
-    default_rules_dir,
     index_key,
-    load_rules,
 )
 from tests.conftest import ELASTIC_LINUX, make_rule, needs_elastic
 
@@ -299,6 +297,46 @@ def test_elastic_rules_are_nearly_all_indexed(record_property) -> None:
     doc["event"]["action"] = "executed"
     doc["host"] = {"os": {"type": "linux"}}
     assert len(table.candidates(doc)) <= 10
+
+
+# --- every category: a document meets only the rules that can match its category --------------
+
+CATEGORY_QUERIES = [
+    'file where file.path == "/etc/shadow"',  # 0
+    'file where event.action == "deleted"',  # 1
+    "network where destination.port == 4444",  # 2: scanned in its bucket
+    'driver where event.action == "loaded-kernel-module"',  # 3
+    'iam where user.name == "backdoor"',  # 4
+    'process where process.name == "socat"',  # 5
+    'any where process.name == "socat"',  # 6
+    'any where event.category in ("network", "iam") and process.name == "socat"',  # 7
+    'any where (event.category == "driver" and process.name == "insmod") or '
+    '(event.category == "file" and file.path == "/etc/modules")',  # 8
+    'any where event.category == "authentication"',  # 9: a category no other rule names
+]
+
+
+def category_doc(category: str, **fields: dict) -> dict:
+    return {"event": {"category": [category], "type": ["info"], **fields.pop("event", {})}, **fields}
+
+
+# (case, doc, rules it can match, which are its candidates too)
+CATEGORY_CASES = [
+    ("file", category_doc("file", event={"action": "deleted"}, file={"path": "/etc/shadow"}, process={"name": "socat"}), [0, 1, 6]),
+    ("file, the any rule's file branch", category_doc("file", file={"path": "/etc/modules"}, process={"name": "insmod"}), [8]),
+    ("network", category_doc("network", destination={"port": 4444}, process={"name": "socat"}), [2, 6, 7]),
+    ("driver", category_doc("driver", event={"action": "loaded-kernel-module"}, process={"name": "insmod"}), [3, 8]),
+    ("iam", category_doc("iam", user={"name": "backdoor"}, process={"name": "socat"}), [4, 6, 7]),
+    ("authentication", category_doc("authentication", process={"name": "sshd"}), [9]),
+    ("a category no rule names", category_doc("web", file={"path": "/etc/modules"}, process={"name": "socat"}), [6]),
+]
+
+
+@pytest.mark.parametrize(("doc", "expected"), [c[1:] for c in CATEGORY_CASES], ids=[c[0] for c in CATEGORY_CASES])
+def test_documents_of_every_category_meet_only_their_rules(doc: dict, expected: list[int]) -> None:
+    table = RuleTable(make_rule(q, i) for i, q in enumerate(CATEGORY_QUERIES))
+    assert [table.rules.index(r) for r in table.match(doc)] == expected
+    assert [table.rules.index(r) for r in table.candidates(doc)] == expected
 
 
 # --- exactness: the table returns exactly what testing every rule returns ----------------------

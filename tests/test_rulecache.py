@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from auditproc.cli import app
 from auditproc.eql.ast import And, Comparison, EventQuery, Field, Literal, StringMatch
 from auditproc.rulecache import RuleCache, from_data, to_data
-from auditproc.ruleset import CACHED_TYPES, RuleLoad, load_rules
+from auditproc.rulefiles import CACHED_TYPES, RuleLoad, load_rules
 from tests.conftest import ELASTIC_LINUX, FIXTURES, needs_elastic
 
 ALERTS = FIXTURES / "alerts"

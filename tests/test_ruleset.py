@@ -9,22 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from auditproc.emitted import PROFILES
-from auditproc.ruleset import (
+from auditproc.emitted import CATEGORIES, PROFILES, Category, vocabulary
+from auditproc.rulefiles import (
     PARALLEL_LOAD_MIN_FILES,
     AttackRef,
     RuleLoad,
     RuleProblem,
-    RuleTable,
     SkippedRule,
     Technique,
     Threat,
-    cannot_fire,
     default_rules_dir,
     load_rules,
     parse_duration,
     reads_auditd,
 )
+from auditproc.ruletable import RuleTable, cannot_fire
 from tests.conftest import ELASTIC_LINUX, make_rule, needs_elastic
 from tests.test_emitted import fixture_documents
 
@@ -490,7 +489,7 @@ ELASTIC_CANNOT_FIRE = {"auditd": 21, "endpoint": 16}  # of the 115 rules for aud
 @pytest.mark.parametrize("profile", sorted(ELASTIC_CANNOT_FIRE))
 def test_elastic_rules_that_cannot_fire(profile: str) -> None:
     load = load_rules([ELASTIC_LINUX])
-    blocked = [rule for rule in load.rules if cannot_fire(rule, profile)]
+    blocked = [rule for rule in load.rules if cannot_fire(rule, profile, DOCUMENTS)]
     assert len(blocked) == ELASTIC_CANNOT_FIRE[profile]
     assert load.summary(len(blocked)) == (
         f"{len(load.rules) - len(blocked)} rules run, {len(blocked)} cannot fire, "
@@ -499,6 +498,8 @@ def test_elastic_rules_that_cannot_fire(profile: str) -> None:
 
 
 # --- which rules can fire on auditproc's documents ------------------------------------------------
+
+DOCUMENTS = vocabulary()
 
 EXEC = 'event.type == "start" and process.name == "x"'
 # (query, why under auditd, why under endpoint); None: it may fire.
@@ -543,7 +544,33 @@ CANNOT_FIRE_CASES = [
 @pytest.mark.parametrize(("query", "auditd", "endpoint"), CANNOT_FIRE_CASES, ids=[c[0] for c in CANNOT_FIRE_CASES])
 def test_cannot_fire(query: str, auditd: str | None, endpoint: str | None) -> None:
     rule = make_rule(query)
-    assert (cannot_fire(rule, "auditd"), cannot_fire(rule, "endpoint")) == (auditd, endpoint)
+    assert (cannot_fire(rule, "auditd", DOCUMENTS), cannot_fire(rule, "endpoint", DOCUMENTS)) == (auditd, endpoint)
+
+
+# A category the normaliser would produce: one more entry in the table of categories.
+WITH_FILE = {**CATEGORIES, "file": Category(frozenset({"file.path"}), {"event.type": frozenset({"creation", "deletion"})})}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_produced_category_runs_and_an_unproduced_one_cannot_fire(profile: str) -> None:
+    rules = [
+        make_rule('file where event.type == "creation" and file.path == "/etc/shadow"', 1),
+        make_rule('network where destination.port == 22', 2),
+        make_rule('file where event.type == "change"', 3),
+        make_rule('process where event.type == "creation"', 4),
+    ]
+    documents = vocabulary(WITH_FILE)
+    assert documents[profile].categories == {"process", "file"}
+    assert [cannot_fire(rule, profile, documents) for rule in rules] == [
+        None,
+        "network events are not produced",
+        'needs event.type "change"; auditproc produces only "creation", "deletion", "start"',
+        None,  # a closed field's values are those of every category: not judged per category
+    ]
+    assert RuleLoad(rules=rules).summary(sum(cannot_fire(r, profile, documents) is not None for r in rules)) == (
+        "2 rules run, 2 cannot fire"
+    )
+    assert cannot_fire(rules[0], profile, DOCUMENTS) == "file events are not produced"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -552,7 +579,7 @@ def test_cannot_fire_agrees_with_documents(profile: str) -> None:
     docs = fixture_documents(profile)
     for query, *_ in CANNOT_FIRE_CASES:
         rule = make_rule(query)
-        if cannot_fire(rule, profile):
+        if cannot_fire(rule, profile, DOCUMENTS):
             assert not any(rule.compiled.matches(doc) for doc in docs), query
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from auditproc.eql import compile_query, evaluate
-from auditproc.ruleset import RuleTable
+from auditproc.ruletable import RuleTable
 from tests.conftest import make_rule
 
 SUITE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "elasticsearch-eql"

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from auditproc import ruleset
+from auditproc import rulefiles
 from auditproc.eql import EqlSyntaxError, compile_query, evaluate
 from auditproc.eql.grammar import MAX_NESTING, MAX_QUERY_BYTES
 from auditproc.eql.patterns import REGEX_ENGINE
-from auditproc.ruleset import RuleTable, load_rules
+from auditproc.rulefiles import load_rules
+from auditproc.ruletable import RuleTable
 from tests.conftest import make_rule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,7 +111,7 @@ def test_symlinks_out_of_the_rule_directory_are_not_followed(tmp_path: Path) -> 
 
 @pytest.fixture
 def as_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ruleset.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(rulefiles.os, "geteuid", lambda: 0)
 
 
 def test_a_world_writable_rule_file_is_refused_as_root(tmp_path: Path, as_root: None) -> None:
@@ -133,7 +134,7 @@ def test_a_rule_in_a_world_writable_directory_without_sticky_bit_is_refused_as_r
 
 
 def test_the_same_files_load_for_an_ordinary_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ruleset.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(rulefiles.os, "geteuid", lambda: 1000)
     _write(tmp_path / "open.toml").chmod(0o666)
     assert [r.rule_id for r in load_rules([tmp_path]).rules] == ["open"]
 
