@@ -98,6 +98,7 @@ class Assembler:
         min_events_behind: int = MIN_EVENTS_BEHIND,
         wanted_types: frozenset[str] | None = None,
         wanted_syscall: Callable[[Record], bool] | None = None,
+        leading_types: frozenset[str] = frozenset(),
     ) -> None:
         self._emit = emit
         self.window_ms = window_ms
@@ -110,6 +111,7 @@ class Assembler:
         # are not execs, and buffering them would dominate the cost.
         self._wanted_types = wanted_types
         self._wanted_syscall = wanted_syscall
+        self._leading_types = leading_types  # record types that make their event wanted on their own
         self._table: dict[EventKey, AuditEvent | None] = {}
         self._order: deque[tuple[int, int, EventKey]] = deque()  # (time_ms, arrival no., key)
         self._arrivals = 0  # events begun so far
@@ -177,7 +179,11 @@ class Assembler:
         if self._wanted_types is not None and rtype not in self._wanted_types:
             self.stats.filtered_records += 1
             return True
-        if rtype == "SYSCALL" and self._wanted_syscall is not None and not self._wanted_syscall(rec):
+        # A leading record kept before the SYSCALL (an ADD_USER or AVC the kernel wrote first) already
+        # made the event wanted, whatever its syscall.
+        if (rtype == "SYSCALL" and self._wanted_syscall is not None
+                and not (event.records and event.records[0].type in self._leading_types)
+                and not self._wanted_syscall(rec)):
             self.stats.filtered_records += len(event.records) + 1
             table[key] = _DROP
             self._live.pop(key, None)

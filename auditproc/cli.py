@@ -310,6 +310,7 @@ def replay(
     )
     # says every problem before any input is read
     detector = _detector(spec, reporter, _verbosity(verbose, quiet, reporter))
+    settings = dataclasses.replace(settings, kinds=detector.kinds)  # build only what some rule can match
     run_stats = RunStats()
     sink = _open_output(output, reporter)
     limit = LineLimit(max_message_bytes or sink.max_message_bytes, reporter.say)
@@ -422,7 +423,7 @@ def follow_cmd(
     output: OutputOpt = None,
     kibana_compat: KibanaOpt = False,
     ecs_profile: ProfileOpt = Profile.auditd,
-    events: Annotated[bool, typer.Option("--events", help="Also print every ECS process event.")] = False,
+    events: Annotated[bool, typer.Option("--events", help="Also print every ECS event document (every kind).")] = False,
     state: Annotated[
         Path | None,
         typer.Option("--state", help="Checkpoint file. Default: /var/lib/auditproc/state.json as root, "
@@ -481,6 +482,8 @@ def follow_cmd(
     )
     verbosity = _verbosity(verbose, quiet, reporter)
     detector = _detector(spec, reporter, verbosity)
+    # --events: every kind; else what the rules loaded at start can match (a SIGHUP reload keeps it)
+    settings = dataclasses.replace(settings, kinds=None if events else detector.kinds)
     sink = _open_output(output, reporter)
     limit = LineLimit(max_message_bytes or sink.max_message_bytes, reporter.say)
 

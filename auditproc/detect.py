@@ -10,8 +10,9 @@ from enum import IntEnum
 from pathlib import Path
 
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
-from auditproc.emitted import vocabulary
+from auditproc.emitted import kind_categories, vocabulary
 from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
+from auditproc.normalize import TRAIL_KIND_NAMES
 from auditproc.rulecache import NO_CACHE_ENV, RuleCache
 from auditproc.rulefiles import Rule, default_rules_dir, load_rules
 from auditproc.ruletable import RuleTable, cannot_fire
@@ -84,7 +85,22 @@ def build_detector(spec: DetectorSpec, say: Callable[[str], None], verbosity: Ve
         except (ExceptionListError, OSError) as exc:
             say(f"exceptions: {exc}")
             raise DetectorError("exceptions") from None
-    return Detector(RuleTable(load.rules), spec.alert_settings, exception_set, spec.since, spec.until)
+    detector = Detector(RuleTable(load.rules), spec.alert_settings, exception_set, spec.since, spec.until)
+    if spec.profile is not None:
+        detector.kinds = needed_kinds(load.rules, spec.profile)
+    return detector
+
+
+def needed_kinds(rules: Iterable[Rule], profile: str) -> tuple[str, ...]:
+    """The event kinds some rule can match, so the normaliser builds no other (process always: it
+    keeps the process table). A kind is needed when a rule is not ruled out by its documents' shape."""
+    rules = tuple(rules)
+    kinds = ["process"]
+    for kind in TRAIL_KIND_NAMES:
+        shape = vocabulary(kind_categories(kind))
+        if any(cannot_fire(rule, profile, shape) is None for rule in rules):
+            kinds.append(kind)
+    return tuple(kinds)
 
 
 @dataclass(slots=True)
@@ -132,6 +148,7 @@ class Detector:
         self.since = since
         self.until = until
         self.stats = DetectStats()
+        self.kinds: tuple[str, ...] | None = None  # event kinds its rules can match (needed_kinds); None: all
 
     def process(self, doc: dict) -> list[dict]:
         """The alerts (and any due overflow summaries) for one document."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from auditproc.normalize import TRAIL_KIND_NAMES, trail_rows
 from auditproc.normalize.common import ECS_VERSION
 from auditproc.normalize.syscalls import ARCH_NAMES
 
@@ -69,9 +70,8 @@ class Category:
     profile_values: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
 
 
-# The categories auditproc produces, one entry each; a category the normaliser starts producing
-# is one more entry here.
-CATEGORIES: Mapping[str, Category] = {
+# What exec documents (the process kind) hold.
+EXEC_CATEGORIES: Mapping[str, Category] = {
     "process": Category(
         fields=frozenset({
             *(f"process.{name}" for name in ("args", "args_count", "command_line", "title", "working_directory")),
@@ -93,6 +93,50 @@ CATEGORIES: Mapping[str, Category] = {
         },
     ),
 }
+
+
+# What a document of any other kind (file, network, login …: normalize/trail.py) can carry.
+_TRAIL_FIELDS = frozenset({
+    "process.title", "process.working_directory", "process.parent.*",
+    *(f"file.{name}" for name in ("path", "name", "extension", "inode", "device", "uid", "gid", "owner", "group",
+                                  "mode")),
+    *(f"{end}.{name}" for end in ("source", "destination") for name in ("ip", "port", "address")),
+    "network.direction", "user.effective.*", "user.target.*", "group.*",
+    "auditd.summary.object.secondary",
+})
+
+
+def kind_categories(kind: str) -> dict[str, Category]:
+    """What documents of one trail kind hold, per category: closed actions, types and dataset."""
+    out: dict[str, Category] = {}
+    for category, actions, types in trail_rows(kind):
+        out[category] = Category(_TRAIL_FIELDS, {
+            "event.action": frozenset(actions), "event.type": frozenset(types),
+            "event.dataset": frozenset({f"auditproc.{kind}"}),
+        })
+    return out
+
+
+def merged(*parts: Mapping[str, Category]) -> dict[str, Category]:
+    """Categories of several kinds together: a field stays closed where every kind closes it."""
+    out: dict[str, Category] = {}
+    for part in parts:
+        for name, category in part.items():
+            seen = out.get(name)
+            if seen is None:
+                out[name] = category
+                continue
+            values = {k: seen.values[k] | category.values[k] for k in seen.values.keys() & category.values.keys()}
+            profile_values = {
+                profile: {k: v | category.values[k] for k, v in closed.items() if k in category.values}
+                for profile, closed in seen.profile_values.items()
+            }
+            out[name] = Category(seen.fields | category.fields, values, profile_values)
+    return out
+
+
+# The categories auditproc produces: exec documents, then every trail kind's, from the normaliser's rows.
+CATEGORIES: Mapping[str, Category] = merged(EXEC_CATEGORIES, *(kind_categories(kind) for kind in TRAIL_KIND_NAMES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +177,7 @@ def _emitted(profile: str, categories: Mapping[str, Category]) -> Emitted:
         found = [values.get(name, frozenset() if not _carried(name, carried) else None) for values, carried in closes]
         if None not in found:
             closed[name] = frozenset().union(*found)
-    return Emitted(profile, fields, {**_COMMON_VALUES, **closed, CATEGORY_FIELD: frozenset(categories)})
+    return Emitted(profile, fields, {**_COMMON_VALUES, **closed, CATEGORY_FIELD: frozenset(c for c in categories if c)})  # "": uncategorised documents
 
 
 def _carried(name: str, fields: frozenset[str]) -> bool:

@@ -168,6 +168,7 @@ class ExecPipeline:
             max_inflight=settings.max_inflight,
             wanted_types=self.normalizer.wanted_types,
             wanted_syscall=self.normalizer.wanted_syscall,
+            leading_types=self.normalizer.leading_types,
         )
         self.parser = LineParser()
         self.lineno = 0  # lines read from the current source

@@ -408,8 +408,12 @@ def _why(clause: Clause, shape: Emitted) -> str:
         else:
             shown = ", ".join(_shown(probe) for probe in wanted[:MAX_SHOWN_VALUES])
             more = ", …" if len(wanted) > MAX_SHOWN_VALUES else ""
-            produced = ", ".join(f'"{value}"' for value in sorted(shape.values[alt.field]))
-            reasons.append(f"needs {alt.field} {shown}{more}; auditproc produces only {produced}")
+            values = sorted(shape.values[alt.field])
+            if len(values) > MAX_SHOWN_VALUES:  # the trail's actions are many: the need says enough
+                reasons.append(f"needs {alt.field} {shown}{more}, which auditproc never produces")
+            else:
+                produced = ", ".join(f'"{value}"' for value in values)
+                reasons.append(f"needs {alt.field} {shown}{more}; auditproc produces only {produced}")
     return " or ".join(reasons)
 
 

@@ -13,7 +13,7 @@ from tests.conftest import ELASTIC_LINUX, FIXTURES, needs_elastic
 
 GOLDEN = Path(__file__).parent / "golden"
 LOG = str(FIXTURES / "alerts" / "discovery-session.log")
-ELASTIC_SUMMARY = "94 rules run, 21 cannot fire, 111 skipped: 99 no auditd index, 9 sequence, 3 sample"
+ELASTIC_SUMMARY = "109 rules run, 6 cannot fire, 111 skipped: 99 no auditd index, 9 sequence, 3 sample"
 HPING = (FIXTURES / "alerts" / "rules" / "hping_max_signals_2.toml").read_text()
 
 
@@ -24,11 +24,11 @@ def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def mixed_rules(tmp_path: Path) -> Path:
-    """A rule that runs, one that cannot fire (file events) and a sequence, which is skipped."""
+    """A rule that runs, one that cannot fire (an action no auditd event has) and a sequence, which is skipped."""
     (tmp_path / "a_runs.toml").write_text(HPING)
     (tmp_path / "b_file.toml").write_text(
         HPING.replace("rule_id = \"", "rule_id = \"f").replace("name = \"", "name = \"File ")
-        .replace("process where", "file where", 1)
+        .replace("process where", 'file where event.action == "creation" and', 1)
     )
     (tmp_path / "c_sequence.toml").write_text(
         HPING.replace("rule_id = \"", "rule_id = \"s").replace("name = \"", "name = \"Sequence ")
@@ -50,7 +50,7 @@ def test_replay_verbose_says_every_rule(mixed_rules: Path) -> None:
     lines = stderr.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("auditproc: skipped rule 'Sequence ") and "unsupported: sequence" in lines[0]
-    assert lines[1].startswith("auditproc: rule 'File ") and lines[1].endswith("cannot fire: file events are not produced")
+    assert lines[1].startswith("auditproc: rule 'File ") and lines[1].endswith('cannot fire: needs event.action "creation", which auditproc never produces')
 
 
 def test_replay_quiet_says_nothing_but_errors(mixed_rules: Path) -> None:
@@ -83,12 +83,12 @@ def test_rules_list_and_check_say_why_a_rule_cannot_fire(mixed_rules: Path) -> N
     assert code == 0
     statuses = [line.split("  ")[0].strip() for line in stdout.splitlines()]
     assert statuses == ["runs", "cannot fire", "skipped"]
-    assert stdout.splitlines()[1].endswith(": file events are not produced")
+    assert stdout.splitlines()[1].endswith(": needs event.action \"creation\", which auditproc never produces")
     assert stderr == "1 rule runs, 1 cannot fire, 1 skipped: 1 sequence\n"
     assert str(mixed_rules / "a_runs.toml") in run("rules", "list", "-v", str(mixed_rules))[1]
 
     code, stdout, stderr = run("rules", "check", str(mixed_rules))
-    assert code == 0 and "b_file.toml: note: File " in stdout and "cannot fire: file events are not produced" in stdout
+    assert code == 0 and "b_file.toml: note: File " in stdout and 'cannot fire: needs event.action "creation", which auditproc never produces' in stdout
     assert stderr == "1 rules can fire, 1 cannot, 1 set aside, 0 errors\n"
 
 

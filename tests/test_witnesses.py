@@ -26,7 +26,7 @@ from tests.test_corpus_real import group_with_assembler
 WITNESSES = REPO / "tests" / "witnesses"
 AUPARSE_SCRIPT = REPO / "tests" / "reference" / "auparse_events.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
-NOT_YET = pytest.mark.xfail(strict=True, reason="whole-trail normaliser not merged yet")
+
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def test_rule_file_is_the_named_rule(witness: Witness) -> None:
 
 
 @needs_elastic
-@pytest.mark.parametrize("witness", [pytest.param(w, marks=NOT_YET) for w in WITH_FIRES], ids=lambda w: w.stem)
+@pytest.mark.parametrize("witness", WITH_FIRES, ids=lambda w: w.stem)
 def test_witness_fires(witness: Witness) -> None:
     alerts = replay_alerts(rule_file(witness.stem), WITNESSES / witness.stem / "fires.log")
     assert alerts == [(witness.rule_id, serial) for serial in witness.fires]

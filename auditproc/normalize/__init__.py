@@ -105,6 +105,33 @@ def _trail_kinds() -> tuple[EventKind, ...]:
 
 KINDS: tuple[EventKind, ...] = (PROCESS, *_trail_kinds())
 KIND_NAMES = tuple(kind.name for kind in KINDS)
+TRAIL_KIND_NAMES = KIND_NAMES[1:]
+# Auditbeat adds the login's result to USER_LOGIN's event.type (trail.py).
+_EXTRA_TYPES = {"USER_LOGIN": ("authentication_success", "authentication_failure")}
+
+
+def trail_rows(kind_name: str) -> list[tuple[str, set[str], set[str]]]:
+    """(category, its event.action values, its event.type values) of a trail kind's documents; the
+    category is "" for documents Elastic's table gives none (AVC, SECCOMP)."""
+    kind = next(k for k in KINDS if k.name == kind_name)
+    rows = [(for_syscall(name), ()) for name in kind.syscalls]
+    rows += [(row, _EXTRA_TYPES.get(rtype, ())) for rtype in kind.opening_types for row in RECORD_TYPES[rtype]]
+    if kind.catch_all:
+        rows.append((CATCH_ALL, ()))
+    # An uncategorised event (AVC) takes its syscall's categories and types (summary.py).
+    borrowed = [for_syscall(name) for name in ALL_NAMES] if kind.name == OTHER else []
+    borrowed_categories = ("", *{c for row in borrowed for c in row.categories})
+    borrowed_types = tuple({t for row in borrowed for t in row.types})
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    for row, extra in rows:
+        if not row.categories:
+            extra = (*extra, *borrowed_types)
+        for category in row.categories or borrowed_categories:
+            actions, types = out.setdefault(category, (set(), set()))
+            if row.action:
+                actions.add(row.action)
+            types.update(row.types, extra)
+    return [(category, actions, types) for category, (actions, types) in sorted(out.items())]
 
 
 class Normalizer:
@@ -129,6 +156,7 @@ class Normalizer:
         )
         self._by_syscall = {name: k for k in self.kinds for name in k.syscalls}
         self._by_type = {rtype: k for k in self.kinds for rtype in k.opening_types}
+        self.leading_types = frozenset(self._by_type)  # a record of one makes its event wanted
         self._catch_all = next((k for k in self.kinds if k.catch_all), None)
         # A record type no kind names, with no SYSCALL (APPARMOR_DENIED): an uncategorised document.
         self._unnamed = next((k for k in self.kinds if k.name == OTHER), None)

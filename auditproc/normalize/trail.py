@@ -76,7 +76,13 @@ def trail_document(event: AuditEvent, settings: EcsSettings, dataset: str) -> di
     )
     summary = summary or _NO_ROW
     node = node_name(event)
-    outcome = outcome_of(f) if syscall_rec is not None else _RESULTS.get(unquote(f.get("res", b"")), "unknown")
+    # A user message's own res= is the event's result, even when the kernel added a SYSCALL (its
+    # sendto to the audit socket succeeds whether or not useradd did).
+    lead = by_type[first]
+    if event_type != "SYSCALL" and "res" in lead.fields:
+        outcome = _RESULTS.get(unquote(lead.fields["res"]), "unknown")
+    else:
+        outcome = outcome_of(f) if syscall_rec is not None else "unknown"
     ecs_event = summary["event"]
     types = ecs_event["type"]
     if event_type == "USER_LOGIN" and outcome in _LOGIN_TYPES:
@@ -101,6 +107,7 @@ def trail_document(event: AuditEvent, settings: EcsSettings, dataset: str) -> di
         doc["related"] = {"user": related}
     file_doc, path_docs = decode_paths(paths)
     if file_doc:
+        _name_parts(file_doc)
         doc["file"] = file_doc
 
     data = syscall_data(f, syscall or _number(f), arch) if syscall_rec is not None else _message_data(own)
@@ -123,6 +130,16 @@ def trail_document(event: AuditEvent, settings: EcsSettings, dataset: str) -> di
     if rule_keys:
         doc["tags"] = rule_keys
     return finish(doc, event, [])
+
+
+def _name_parts(file_doc: dict) -> None:
+    """``file.name`` and ``file.extension`` from the path (ECS: the extension without its dot)."""
+    name = file_doc["path"].rpartition("/")[2]
+    if name:
+        file_doc["name"] = name
+        stem, dot, extension = name.lstrip(".").rpartition(".")
+        if dot and stem and extension:
+            file_doc["extension"] = extension
 
 
 def _process(own: Record, by_type: dict[str, Record]) -> dict:
