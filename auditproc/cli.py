@@ -310,7 +310,7 @@ def replay(
     )
     # says every problem before any input is read
     detector = _detector(spec, reporter, _verbosity(verbose, quiet, reporter))
-    settings = dataclasses.replace(settings, kinds=detector.kinds)  # build only what some rule can match
+    settings = dataclasses.replace(settings, kinds=detector.kinds, rows=detector.rows)  # only what a rule can match
     run_stats = RunStats()
     sink = _open_output(output, reporter)
     limit = LineLimit(max_message_bytes or sink.max_message_bytes, reporter.say)
@@ -483,7 +483,8 @@ def follow_cmd(
     verbosity = _verbosity(verbose, quiet, reporter)
     detector = _detector(spec, reporter, verbosity)
     # --events: every kind; else what the rules loaded at start can match (a SIGHUP reload keeps it)
-    settings = dataclasses.replace(settings, kinds=None if events else detector.kinds)
+    settings = dataclasses.replace(settings, kinds=None, rows=None) if events else dataclasses.replace(
+        settings, kinds=detector.kinds, rows=detector.rows)
     sink = _open_output(output, reporter)
     limit = LineLimit(max_message_bytes or sink.max_message_bytes, reporter.say)
 

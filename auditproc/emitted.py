@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from auditproc.normalize import TRAIL_KIND_NAMES, trail_rows
 from auditproc.normalize.common import ECS_VERSION
 from auditproc.normalize.syscalls import ARCH_NAMES
+from auditproc.normalize.vocabulary import Normalization
 
 PROFILES = ("auditd", "endpoint")
 CATEGORY_FIELD = "event.category"
@@ -106,10 +107,11 @@ _TRAIL_FIELDS = frozenset({
 })
 
 
-def kind_categories(kind: str) -> dict[str, Category]:
-    """What documents of one trail kind hold, per category: closed actions, types and dataset."""
+def kind_categories(kind: str, row: Normalization | None = None) -> dict[str, Category]:
+    """What documents of one trail kind (``row``: of one of its rows) hold, per category: closed
+    actions, types and dataset."""
     out: dict[str, Category] = {}
-    for category, actions, types in trail_rows(kind):
+    for category, actions, types in trail_rows(kind, row):
         out[category] = Category(_TRAIL_FIELDS, {
             "event.action": frozenset(actions), "event.type": frozenset(types),
             "event.dataset": frozenset({f"auditproc.{kind}"}),

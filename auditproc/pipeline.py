@@ -21,6 +21,7 @@ from auditproc.assemble import (
 )
 from auditproc.identity import UserDb
 from auditproc.normalize import EXEC_DATASET, EcsSettings, Normalizer, endpoint_profile
+from auditproc.normalize.vocabulary import Normalization
 from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable, TableStep
 from auditproc.sources import (
@@ -46,6 +47,7 @@ class PipelineSettings:
     ecs: EcsSettings = EcsSettings()
     profile: str = "auditd"  # or "endpoint": Elastic Defend's conventions (normalize.endpoint_profile)
     kinds: tuple[str, ...] | None = ("process",)  # event kinds to build documents for (normalize.KINDS); None: all
+    rows: frozenset[Normalization] | None = None  # of those, only events of these vocabulary rows; None: all
     userdb: UserDb | None = None  # names for ids the log did not resolve itself
     max_processes: int = DEFAULT_MAX_PROCESSES
 
@@ -161,7 +163,7 @@ class ExecPipeline:
         self.stats = stats
         self.reporter = reporter
         self.ready: list[AuditEvent] = []
-        self.normalizer = Normalizer(settings.ecs, settings.kinds)
+        self.normalizer = Normalizer(settings.ecs, settings.kinds, settings.rows)
         self.assembler = Assembler(
             self.ready.append,
             window_ms=settings.window_ms,

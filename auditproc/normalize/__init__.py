@@ -110,14 +110,26 @@ TRAIL_KIND_NAMES = KIND_NAMES[1:]
 _EXTRA_TYPES = {"USER_LOGIN": ("authentication_success", "authentication_failure")}
 
 
-def trail_rows(kind_name: str) -> list[tuple[str, set[str], set[str]]]:
-    """(category, its event.action values, its event.type values) of a trail kind's documents; the
-    category is "" for documents Elastic's table gives none (AVC, SECCOMP)."""
+def kind_rows(kind_name: str) -> list[Normalization]:
+    """The rows of Elastic's table a trail kind's documents come from, each once."""
+    kind = next(k for k in KINDS if k.name == kind_name)
+    rows = [for_syscall(name) for name in sorted(kind.syscalls)]
+    rows += [row for rtype in sorted(kind.opening_types) for row in RECORD_TYPES[rtype]]
+    if kind.catch_all:
+        rows.append(CATCH_ALL)
+    return list(dict.fromkeys(rows))
+
+
+def trail_rows(kind_name: str, only: Normalization | None = None) -> list[tuple[str, set[str], set[str]]]:
+    """(category, its event.action values, its event.type values) of a trail kind's documents (``only``:
+    of one row's); the category is "" for documents Elastic's table gives none (AVC, SECCOMP)."""
     kind = next(k for k in KINDS if k.name == kind_name)
     rows = [(for_syscall(name), ()) for name in kind.syscalls]
     rows += [(row, _EXTRA_TYPES.get(rtype, ())) for rtype in kind.opening_types for row in RECORD_TYPES[rtype]]
     if kind.catch_all:
         rows.append((CATCH_ALL, ()))
+    if only is not None:
+        rows = [(row, extra) for row, extra in rows if row == only]
     # An uncategorised event (AVC) takes its syscall's categories and types (summary.py).
     borrowed = [for_syscall(name) for name in ALL_NAMES] if kind.name == OTHER else []
     borrowed_categories = ("", *{c for row in borrowed for c in row.categories})
@@ -141,7 +153,8 @@ class Normalizer:
     table (parents of every kind's processes come from exec events).
     """
 
-    def __init__(self, settings: EcsSettings, kinds: Iterable[str] | None = None) -> None:
+    def __init__(self, settings: EcsSettings, kinds: Iterable[str] | None = None,
+                 rows: frozenset[Normalization] | None = None) -> None:
         self.settings = settings
         chosen = frozenset(KIND_NAMES if kinds is None else kinds)
         unknown = chosen - set(KIND_NAMES)
@@ -154,10 +167,16 @@ class Normalizer:
         self.wanted_types: frozenset[str] | None = (
             None if None in reads else frozenset({"EOE"}).union(*reads, *(k.opening_types for k in self.kinds))
         )
-        self._by_syscall = {name: k for k in self.kinds for name in k.syscalls}
-        self._by_type = {rtype: k for k in self.kinds for rtype in k.opening_types}
+        # rows: the table rows some loaded rule can match (detect.needed_rows); None: every row.
+        def wanted(row: Normalization) -> bool:
+            return rows is None or row in rows
+
+        self._by_syscall = {name: k for k in self.kinds for name in k.syscalls
+                            if k is PROCESS or wanted(for_syscall(name))}
+        self._by_type = {rtype: k for k in self.kinds for rtype in k.opening_types
+                         if k is PROCESS or any(wanted(row) for row in RECORD_TYPES[rtype])}
         self.leading_types = frozenset(self._by_type)  # a record of one makes its event wanted
-        self._catch_all = next((k for k in self.kinds if k.catch_all), None)
+        self._catch_all = next((k for k in self.kinds if k.catch_all), None) if wanted(CATCH_ALL) else None
         # A record type no kind names, with no SYSCALL (APPARMOR_DENIED): an uncategorised document.
         self._unnamed = next((k for k in self.kinds if k.name == OTHER), None)
 
