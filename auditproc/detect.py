@@ -10,7 +10,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from auditproc.alerts import AlertSettings, SignalLimiter, build_alert
-from auditproc.emitted import kind_categories, vocabulary
+from auditproc.emitted import CATEGORY_FIELD, kind_categories, vocabulary
 from auditproc.exceptions import ExceptionListError, ExceptionSet, load_exceptions
 from auditproc.normalize import TRAIL_KIND_NAMES, kind_rows
 from auditproc.normalize.vocabulary import Normalization
@@ -98,9 +98,15 @@ def needed(rules: Iterable[Rule], profile: str) -> tuple[tuple[str, ...], frozen
     rule is not ruled out by the shape of that row's documents: with Elastic's rules an openat
     (opened-file, info) is never built, which kept replay of a file-heavy log at 1/3 of its cost."""
     rules = tuple(rules)
+    # Rules of a category (not `any`) skip the rows of other categories without building their shape:
+    # with the shipped rules, that is every row (30 ms of start-up before).
+    named = {rule.compiled.category for rule in rules}
+    by_category = "any" not in named and all(rule.compiled.category_field == CATEGORY_FIELD for rule in rules)
     kinds, rows = ["process"], set()
     for kind in TRAIL_KIND_NAMES:
         for row in kind_rows(kind):
+            if by_category and row.categories and not named.intersection(row.categories):
+                continue
             shape = vocabulary(kind_categories(kind, row))
             if any(cannot_fire(rule, profile, shape) is None for rule in rules):
                 rows.add(row)
