@@ -110,32 +110,41 @@ TRAIL_KIND_NAMES = KIND_NAMES[1:]
 _EXTRA_TYPES = {"USER_LOGIN": ("authentication_success", "authentication_failure")}
 
 
+def _rows_of(kind_name: str) -> list[tuple[Normalization, tuple[str, ...]]]:
+    """Each row of Elastic's table a trail kind's documents come from, with the event.type values
+    its documents add to the row's."""
+    kind = next(k for k in KINDS if k.name == kind_name)
+    rows = [(for_syscall(name), ()) for name in sorted(kind.syscalls)]
+    rows += [(row, _EXTRA_TYPES.get(rtype, ())) for rtype in sorted(kind.opening_types) for row in RECORD_TYPES[rtype]]
+    if kind.catch_all:
+        rows.append((CATCH_ALL, ()))
+    return rows
+
+
 def kind_rows(kind_name: str) -> list[Normalization]:
     """The rows of Elastic's table a trail kind's documents come from, each once."""
-    kind = next(k for k in KINDS if k.name == kind_name)
-    rows = [for_syscall(name) for name in sorted(kind.syscalls)]
-    rows += [row for rtype in sorted(kind.opening_types) for row in RECORD_TYPES[rtype]]
-    if kind.catch_all:
-        rows.append(CATCH_ALL)
-    return list(dict.fromkeys(rows))
+    return list(dict.fromkeys(row for row, _ in _rows_of(kind_name)))
+
+
+@functools.cache
+def _syscall_categorisation() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every category and type a syscall's row gives: what an uncategorised event (AVC) may take
+    from its syscall (summary.py)."""
+    rows = [for_syscall(name) for name in ALL_NAMES]
+    return tuple({c for row in rows for c in row.categories}), tuple({t for row in rows for t in row.types})
 
 
 def trail_rows(kind_name: str, only: Normalization | None = None) -> list[tuple[str, set[str], set[str]]]:
     """(category, its event.action values, its event.type values) of a trail kind's documents (``only``:
     of one row's); the category is "" for documents Elastic's table gives none (AVC, SECCOMP)."""
-    kind = next(k for k in KINDS if k.name == kind_name)
-    rows = [(for_syscall(name), ()) for name in kind.syscalls]
-    rows += [(row, _EXTRA_TYPES.get(rtype, ())) for rtype in kind.opening_types for row in RECORD_TYPES[rtype]]
-    if kind.catch_all:
-        rows.append((CATCH_ALL, ()))
-    if only is not None:
-        rows = [(row, extra) for row, extra in rows if row == only]
-    # An uncategorised event (AVC) takes its syscall's categories and types (summary.py).
-    borrowed = [for_syscall(name) for name in ALL_NAMES] if kind.name == OTHER else []
-    borrowed_categories = ("", *{c for row in borrowed for c in row.categories})
-    borrowed_types = tuple({t for row in borrowed for t in row.types})
+    borrowed_categories, borrowed_types = ("",), ()
+    if kind_name == OTHER:
+        categories, borrowed_types = _syscall_categorisation()
+        borrowed_categories = ("", *categories)
     out: dict[str, tuple[set[str], set[str]]] = {}
-    for row, extra in rows:
+    for row, extra in _rows_of(kind_name):
+        if only is not None and row != only:
+            continue
         if not row.categories:
             extra = (*extra, *borrowed_types)
         for category in row.categories or borrowed_categories:

@@ -165,6 +165,35 @@ def outcome_of(fields: dict[str, bytes]) -> str:
     return "success" if fields.get("success") == b"yes" else "failure"
 
 
+def acting_process(rec: Record | None) -> dict:
+    """ECS ``process`` of the record's process: pid, parent pid, name (comm), executable (exe)."""
+    process: dict = {}
+    if rec is None:
+        return process
+    f = rec.fields
+    put_int(process, "pid", f.get("pid"))
+    ppid = to_int(f.get("ppid"))
+    if ppid is not None:
+        process["parent"] = {"pid": ppid}
+    for key, ecs_name in (("comm", "name"), ("exe", "executable")):
+        value = rec.text(key)
+        if value is not None:
+            process[ecs_name] = value
+    return process
+
+
+def put_title_and_directory(process: dict, proctitle: Record | None, cwd: Record | None) -> None:
+    """``process.title`` from PROCTITLE (NULs as spaces) and ``process.working_directory`` from CWD."""
+    if proctitle is not None:
+        title = proctitle.value("proctitle")
+        if title is not None:
+            process["title"] = title.replace(b"\x00", b" ").decode("utf-8", "backslashreplace")
+    if cwd is not None:
+        wd = cwd.text("cwd")
+        if wd is not None:
+            process["working_directory"] = wd
+
+
 def decode_paths(paths: list[Record]) -> tuple[dict, list[dict]]:
     """(ECS ``file`` of the event's object path, ``auditd.paths``: every PATH record in item order).
 

@@ -10,6 +10,7 @@ from auditproc.assemble import AuditEvent
 from auditproc.normalize.common import (
     Actor,
     EcsSettings,
+    acting_process,
     auditd_block,
     decode_paths,
     event_header,
@@ -17,7 +18,7 @@ from auditproc.normalize.common import (
     host,
     node_name,
     outcome_of,
-    put_int,
+    put_title_and_directory,
     syscall_data,
     tags,
     to_int,
@@ -88,17 +89,8 @@ def exec_document(event: AuditEvent, settings: EcsSettings) -> dict | None:
     arch = f.get("arch", b"")
     node = node_name(event)
 
-    process: dict = {}
-    put_int(process, "pid", f.get("pid"))
-    ppid = to_int(f.get("ppid"))
-    if ppid is not None:
-        process["parent"] = {"pid": ppid}
-    name = syscall.text("comm") if syscall is not None else None
-    if name is not None:
-        process["name"] = name
-    exe = syscall.text("exe") if syscall is not None else None
-    if exe is not None:
-        process["executable"] = exe
+    process = acting_process(syscall)
+    exe = process.get("executable")
     if execves:
         args, argc, truncated = execve_argv(execves, settings.max_argv_bytes)
         if truncated:
@@ -106,14 +98,7 @@ def exec_document(event: AuditEvent, settings: EcsSettings) -> dict | None:
         process["args"] = args
         process["args_count"] = argc if argc is not None else len(args)
         process["command_line"] = " ".join(args)
-    if proctitle is not None:
-        title = proctitle.value("proctitle")
-        if title is not None:
-            process["title"] = title.replace(b"\x00", b" ").decode("utf-8", "backslashreplace")
-    if cwd is not None:
-        wd = cwd.text("cwd")
-        if wd is not None:
-            process["working_directory"] = wd
+    put_title_and_directory(process, proctitle, cwd)
 
     actor = Actor.of(f, enriched)
     doc = event_header(event, ["process"], ["start"], "executed", outcome, DATASET)

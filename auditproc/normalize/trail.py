@@ -14,6 +14,7 @@ from auditproc.assemble import AuditEvent
 from auditproc.normalize.common import (
     Actor,
     EcsSettings,
+    acting_process,
     auditd_block,
     decode_paths,
     event_header,
@@ -21,7 +22,7 @@ from auditproc.normalize.common import (
     host,
     node_name,
     outcome_of,
-    put_int,
+    put_title_and_directory,
     syscall_data,
     tags,
     to_int,
@@ -144,26 +145,11 @@ def _name_parts(file_doc: dict) -> None:
 
 def _process(own: Record, by_type: dict[str, Record]) -> dict:
     """ECS ``process`` of the acting process: pid, parent pid, name, executable, title, directory."""
-    f = own.fields
-    process: dict = {}
-    put_int(process, "pid", f.get("pid"))
-    ppid = to_int(f.get("ppid"))
-    if ppid is not None:
-        process["parent"] = {"pid": ppid}
-    for key, ecs_name in (("comm", "name"), ("exe", "executable")):
-        value = own.text(key)
-        if value and value != "?":
-            process[ecs_name] = value
-    proctitle = by_type.get("PROCTITLE")
-    if proctitle is not None:
-        title = proctitle.value("proctitle")
-        if title is not None:
-            process["title"] = title.replace(b"\x00", b" ").decode("utf-8", "backslashreplace")
-    cwd = by_type.get("CWD")
-    if cwd is not None:
-        wd = cwd.text("cwd")
-        if wd is not None:
-            process["working_directory"] = wd
+    process = acting_process(own)
+    for key in ("name", "executable"):  # user space writes exe=? for a process it cannot name
+        if process.get(key) in ("", "?"):
+            del process[key]
+    put_title_and_directory(process, by_type.get("PROCTITLE"), by_type.get("CWD"))
     return process
 
 
