@@ -5,7 +5,7 @@ from __future__ import annotations
 from .ast import EventQuery, Piped, SampleQuery, SequenceQuery, Unsupported
 from .compiler import CompiledQuery
 from .errors import EqlSyntaxError, EqlUnsupportedError
-from .grammar import parse_eql, parse_query
+from .grammar import parse_eql, parse_query, parse_rule_query
 from .interpreter import evaluate
 from .sequence import (
     CompiledSample,
@@ -30,10 +30,12 @@ __all__ = [
     "SequenceMatcher",
     "StreamLimits",
     "StreamStats",
+    "compile_ast",
     "compile_query",
     "evaluate",
     "parse_eql",
     "parse_query",
+    "parse_rule_query",
 ]
 
 Compiled = CompiledQuery | PipedEventQuery | CompiledSequence | CompiledSample
@@ -53,6 +55,18 @@ def compile_query(
     ast: EventQuery | SequenceQuery | SampleQuery | Piped | Unsupported = parse_eql(text)
     if isinstance(ast, Unsupported):
         raise EqlUnsupportedError(ast.kind, ast.reason)
+    return compile_ast(text, ast, category_field, timestamp_field, tiebreaker_field)
+
+
+def compile_ast(
+    text: str,
+    ast: EventQuery | SequenceQuery | SampleQuery | Piped,
+    category_field: str = "event.category",
+    timestamp_field: str = "@timestamp",
+    tiebreaker_field: str = "event.sequence",
+) -> Compiled:
+    """Return the compiled form of a parsed query (``text`` is its source): what ``compile_query``
+    does after parsing, and what a rule cache that kept the AST does instead of parsing again."""
     query, pipes = (ast.query, ast.pipes) if isinstance(ast, Piped) else (ast, ())
     try:
         if isinstance(query, SequenceQuery):

@@ -577,15 +577,20 @@ def parse_eql(text: str) -> EventQuery | SequenceQuery | SampleQuery | Piped | U
         raise EqlSyntaxError("query nests too deeply", text, 1, 1) from None
 
 
-def parse_query(text: str) -> EventQuery | Unsupported:
-    """Return the AST of a single-event query, what the rule table runs; other shapes come back as ``Unsupported``."""
+def parse_rule_query(text: str) -> EventQuery | SequenceQuery | SampleQuery | Unsupported:
+    """Return the AST of a query a rule runs: any but piped ones, which come back as ``Unsupported``."""
     if "|" in _SKIPPED.sub(" ", text) and _unsupported(_SKIPPED.sub(" ", text), text) is None:
-        return Unsupported("pipe", "pipes (head, tail, sort, …) act on result sets, not single events", text)
-    ast = parse_eql(text)
+        return Unsupported("pipe", "pipes (head, tail, sort, …) act on result sets, not on a stream of events", text)
+    return parse_eql(text)  # type: ignore[return-value]  # Piped only follows a '|', handled above
+
+
+def parse_query(text: str) -> EventQuery | Unsupported:
+    """Return the AST of a single-event query; other shapes come back as ``Unsupported``."""
+    ast = parse_rule_query(text)
     if isinstance(ast, SequenceQuery | SampleQuery):
         kind = "sequence" if isinstance(ast, SequenceQuery) else "sample"
         return Unsupported(kind, f"{kind} queries correlate several events; only single-event queries run", text)
-    return ast  # type: ignore[return-value]  # Piped only follows a '|', handled above
+    return ast
 
 
 def _message(error: pp.ParseBaseException) -> str:

@@ -305,6 +305,16 @@ class SequenceMatcher:
         """End of input: process what the reorder window holds and decide sequences awaiting a missing event."""
         return [docs for _, docs in self._flush()]
 
+    def pass_time(self, now_us: int) -> list[list[dict]]:
+        """Let event time reach ``now_us`` with no document (a follower's quiet spell): return the
+        sequences the reorder window and trailing missing-event windows held until then."""
+        return [docs for _, docs in self._pass_time(now_us)] if self.waiting else []
+
+    @property
+    def waiting(self) -> bool:
+        """Whether anything waits on time alone: documents in the reorder window, or sequences on a missing event."""
+        return bool(self._stream.buffer or self._pending)
+
     def __len__(self) -> int:
         """Return the partial sequences held."""
         return len(self._partials) + len(self._pending)
@@ -353,13 +363,10 @@ class SequenceMatcher:
             hits = self._hits(doc)
         stream = self._stream
         if not hits:
-            if not (stream.buffer or self._pending):
-                return hits
-            ts = timestamp_us(self.query.timestamp(doc))  # time passes for what waits on it
-            if ts is None or (stream.newest_us is not None and ts <= stream.newest_us):
+            if not self.waiting:
                 return []
-            stream.newest_us = ts
-            return self._release(ts - self.limits.reorder_ms * 1000)
+            ts = timestamp_us(self.query.timestamp(doc))  # time passes for what waits on it
+            return [] if ts is None else self._pass_time(ts)
         ts = timestamp_us(self.query.timestamp(doc))
         if ts is None:
             self.stats.untimed += 1
@@ -374,6 +381,13 @@ class SequenceMatcher:
         if stream.newest_us is None or ts > stream.newest_us:
             stream.newest_us = ts
         return self._release(stream.newest_us - self.limits.reorder_ms * 1000)
+
+    def _pass_time(self, now_us: int) -> list[tuple[Ordinal, list[dict]]]:
+        stream = self._stream
+        if stream.newest_us is not None and now_us <= stream.newest_us:
+            return []
+        stream.newest_us = now_us
+        return self._release(now_us - self.limits.reorder_ms * 1000)
 
     def _flush(self) -> list[tuple[Ordinal, list[dict]]]:
         found = self._release(None)
@@ -567,10 +581,11 @@ class SampleMatcher:
         self.stats = StreamStats()
         self._keys: OrderedDict[Key, dict] = OrderedDict()  # key → since (µs), docs, per-term doc indexes, done
 
-    def feed(self, doc: dict) -> list[list[dict]]:
-        """Offer one document; return the samples it completed."""
+    def feed(self, doc: dict, hits: list[int] | None = None) -> list[list[dict]]:
+        """Offer one document; return the samples it completed. ``hits`` as for ``SequenceMatcher.feed``."""
         terms = self.query.terms
-        hits = self.query.dispatch.hits(doc)
+        if hits is None:
+            hits = self.query.dispatch.hits(doc)
         if not hits:
             return []
         now = timestamp_us(self.query.timestamp(doc))
@@ -599,6 +614,16 @@ class SampleMatcher:
     def flush(self) -> list[list[dict]]:
         """End of input: samples complete as documents arrive, so there is nothing to decide."""
         return []
+
+    def pass_time(self, now_us: int) -> list[list[dict]]:
+        """Nothing in a sample waits on time alone."""
+        return []
+
+    waiting = False
+
+    def __len__(self) -> int:
+        """Return the join keys held."""
+        return len(self._keys)
 
     def _expire(self, key: Key, now: int | None) -> list | None:
         entry = self._keys.get(key)
