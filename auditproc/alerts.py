@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from auditproc.eql.ast import SequenceQuery
 from auditproc.rulefiles import Rule, Threat
 from auditproc.timeexpr import iso_ms, parse_iso
 
@@ -129,6 +130,77 @@ def reason(rule: Rule, doc: Mapping[str, Any], event: Mapping[str, Any]) -> str:
             parts.append(template.format(value))
     parts.append(f" created {rule.severity} alert {rule.name}.")
     return "".join(parts)
+
+
+# --- sequences and samples -------------------------------------------------------------------------
+
+BUILDING_BLOCK = "default"  # Kibana's kibana.alert.building_block_type of a sequence's event alerts
+
+
+def build_sequence_alerts(rule: Rule, docs: list[Mapping[str, Any]], settings: AlertSettings) -> list[dict]:
+    """Return the alerts of one matched sequence or sample, as Kibana writes them: a shell alert, then a
+    building-block alert per matched event with its whole document, all sharing a group id.
+
+    The shell carries the fields every matched event shares with the same value (the join keys among
+    them), ``@timestamp`` of the last event, ``event.start``/``event.end`` of the first and last. Ids are
+    deterministic: the group id hashes the matched events' own alert ids, so a replay repeats them.
+    """
+    group = hashlib.sha256("|".join(alert_id(rule, doc) for doc in docs).encode()).hexdigest()
+    shared = _shared_fields(docs)
+    shared["@timestamp"] = docs[-1].get("@timestamp")
+    shell = build_alert(rule, shared, settings)
+    event = shell["event"]
+    event["id"] = group
+    event["start"], event["end"] = docs[0].get("@timestamp"), docs[-1].get("@timestamp")
+    event["reason"] = sequence_reason(rule, docs)
+    shell["auditproc"]["alert"] = {"group": {"id": group}, "size": len(docs)}
+    if settings.kibana_compat:
+        shell["kibana"]["alert"].update(reason=event["reason"], group={"id": group})
+    alerts = [shell]
+    for index, doc in enumerate(docs):
+        alert = build_alert(rule, doc, settings)
+        alert["event"]["id"] = hashlib.sha256(f"{group}|{index}".encode()).hexdigest()
+        alert["auditproc"]["alert"] = {"group": {"id": group, "index": index}, "building_block_type": BUILDING_BLOCK}
+        if settings.kibana_compat:
+            alert["kibana"]["alert"].update(group={"id": group, "index": index}, building_block_type=BUILDING_BLOCK)
+        alerts.append(alert)
+    return alerts
+
+
+def sequence_reason(rule: Rule, docs: list[Mapping[str, Any]]) -> str:
+    """Return one sentence naming what happened: how many events of which categories, joined on which values."""
+    shape = rule.compiled.ast
+    word = "sequence" if isinstance(shape, SequenceQuery) else "sample"
+    categories = ", ".join(str(_first(_get(doc, "event.category")) or "event") for doc in docs)
+    keys = (*shape.keys, *shape.terms[0].keys)
+    joined = []
+    for key in keys:
+        name = ".".join(map(str, key.path))
+        value = _first(_get(docs[0], name))
+        if value is not None:
+            joined.append(f"{name} {value}")
+    text = f"{word} of {len(docs)} events ({categories})"
+    if joined:
+        text += " joined on " + ", ".join(joined)
+    host = _first(_get(docs[-1], "host.name"))
+    if host:
+        text += f" on {host}"
+    return f"{text} created {rule.severity} alert {rule.name}."
+
+
+def _shared_fields(docs: list[Mapping[str, Any]]) -> dict:
+    """Return the fields every document has with the same value, objects compared field by field."""
+    first, rest = docs[0], docs[1:]
+    shared: dict[str, Any] = {}
+    for name, value in first.items():
+        others = [doc.get(name) for doc in rest]
+        if type(value) is dict and all(type(other) is dict for other in others):
+            inner = _shared_fields([value, *others])
+            if inner:
+                shared[name] = inner
+        elif all(other == value for other in others) and all(name in doc for doc in rest):
+            shared[name] = value
+    return shared
 
 
 def rule_fields(rule: Rule, ruleset: str) -> dict:

@@ -70,6 +70,7 @@ class Checkpoint:
     done: list[list] = field(default_factory=list)  # [[node | None, id], …] emitted after offset, latin-1
     older: list[FileMark] = field(default_factory=list)  # files of the set read before this one
     processes: list[list] = field(default_factory=list)  # ProcessTable.to_state()
+    correlation: dict = field(default_factory=dict)  # partial sequences by rule_id (Detector.to_state())
 
     def save(self, state_path: Path) -> None:
         """Write atomically and durably (mode 0600; see ownfiles.write_atomically)."""
@@ -77,7 +78,7 @@ class Checkpoint:
         data = orjson.dumps({
             "version": STATE_VERSION, "file": self.file.to_json(), "offset": self.offset, "path": self.path,
             "size": self.size, "done": self.done, "older": [m.to_json() for m in self.older],
-            "processes": self.processes,
+            "processes": self.processes, "correlation": self.correlation,
         })
         try:
             write_atomically(state_path, data, durable=True)
@@ -108,11 +109,13 @@ class Checkpoint:
                            numbers[2], [list(k) for k in done])
             numbers = [data["offset"], data["size"]]
             _check_counts(numbers)
-            older, processes = data["older"], data["processes"]
+            older, processes, correlation = data["older"], data["processes"], data.get("correlation", {})
             if not isinstance(older, list) or not isinstance(processes, list):
                 raise ValueError("'older' and 'processes' must be lists")
+            if not isinstance(correlation, dict):
+                raise ValueError("'correlation' must be an object")
             return cls(FileMark.from_json(data["file"]), numbers[0], str(data.get("path", "")), numbers[1],
-                       [list(k) for k in done], [FileMark.from_json(m) for m in older], processes)
+                       [list(k) for k in done], [FileMark.from_json(m) for m in older], processes, correlation)
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise CheckpointError(f"{state_path}: corrupt state file ({exc})") from exc
 

@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -37,6 +37,7 @@ from auditproc.timeexpr import iso_ms, parse_time
 
 if TYPE_CHECKING:
     from auditproc.detect import Detector, DetectorSpec, DetectStats, Verbosity
+    from auditproc.eql import StreamLimits
 
 # The detection modules (EQL grammar, rule loader, alerts) are imported inside the commands
 # that use them: building the grammar is a measured 0.17 s that `events` need not pay.
@@ -129,6 +130,20 @@ MaxMessageOpt = Annotated[
                  help="Shorten longer documents (their largest fields; auditproc.truncated: true). "
                  "Default: any length; 60000 for syslog outputs."),
 ]
+MaxPartialsOpt = Annotated[
+    int,
+    typer.Option("--max-partials", min=1, help="Most partial sequences (or sample join keys) kept per rule; "
+                 "past it the least recently advanced one is dropped (counted in --stats)."),
+]
+HorizonOpt = Annotated[
+    str,
+    typer.Option("--sequence-horizon", help="How long, in event time, a partial sequence of a rule without "
+                 "maxspan (or a sample's join key) waits: 30s, 10m, 1h, 1d."),
+]
+# The sequence engine's own defaults (eql.sequence; tests/test_sequence_rules.py checks they agree),
+# written out: importing the EQL engine costs `events` 85 ms of start-up it has no use for.
+DEFAULT_MAX_PARTIALS = 10_000
+DEFAULT_HORIZON = "60m"
 KibanaOpt = Annotated[bool, typer.Option("--kibana-compat", help="Also write the familiar kibana.alert.* fields.")]
 
 
@@ -272,6 +287,8 @@ def replay(
         typer.Option("--input-format", help="audit: audit logs. ecs: NDJSON of ECS documents (Auditbeat, Agent, exports)."),
     ] = InputFormat.audit,
     kibana_compat: KibanaOpt = False,
+    max_partials: MaxPartialsOpt = DEFAULT_MAX_PARTIALS,
+    sequence_horizon: HorizonOpt = DEFAULT_HORIZON,
     ecs_profile: ProfileOpt = Profile.auditd,
     host: HostOpt = None,
     host_id: HostIdOpt = None,
@@ -307,6 +324,7 @@ def replay(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
         since_iso, until_iso, load_jobs=jobs,
         profile=None if input_format is InputFormat.ecs else ecs_profile.value, rule_cache=not no_cache,
+        sequence_limits=_sequence_limits(max_partials, sequence_horizon, window_ms, reporter),
     )
     # says every problem before any input is read
     detector = _detector(spec, reporter, _verbosity(verbose, quiet, reporter))
@@ -422,6 +440,8 @@ def follow_cmd(
     exceptions: ExceptionsOpt = None,
     output: OutputOpt = None,
     kibana_compat: KibanaOpt = False,
+    max_partials: MaxPartialsOpt = DEFAULT_MAX_PARTIALS,
+    sequence_horizon: HorizonOpt = DEFAULT_HORIZON,
     ecs_profile: ProfileOpt = Profile.auditd,
     events: Annotated[bool, typer.Option("--events", help="Also print every ECS event document (every kind).")] = False,
     state: Annotated[
@@ -479,6 +499,7 @@ def follow_cmd(
     spec = DetectorSpec(
         tuple(rules or ()), all_rules, tuple(exceptions or ()), AlertSettings(kibana_compat=kibana_compat),
         profile=ecs_profile.value, rule_cache=not no_cache,
+        sequence_limits=_sequence_limits(max_partials, sequence_horizon, window_ms, reporter),
     )
     verbosity = _verbosity(verbose, quiet, reporter)
     detector = _detector(spec, reporter, verbosity)
@@ -488,20 +509,7 @@ def follow_cmd(
     sink = _open_output(output, reporter)
     limit = LineLimit(max_message_bytes or sink.max_message_bytes, reporter.say)
 
-    def render(doc: dict) -> bytes:
-        lines = [dumps_line(doc)] if events else []
-        lines.extend(dumps_line(alert) for alert in detector.process(doc))
-        return limit(b"".join(lines))
-
-    def reload() -> None:
-        nonlocal detector
-        try:
-            detector = _detector(spec, reporter, verbosity)
-            reporter.say("rules reloaded")
-        except typer.Exit:
-            reporter.say("reload failed: keeping the rules that were running")
-        except Exception as exc:  # noqa: BLE001 - whatever breaks a reload, follow keeps running
-            reporter.say(f"reload failed ({type(exc).__name__}: {exc}): keeping the rules that were running")
+    follow_output = _FollowOutput(detector, events, limit, lambda: _detector(spec, reporter, verbosity), reporter.say)
 
     controls = Controls(threading.Event(), threading.Event())
     watched: list = []
@@ -519,8 +527,11 @@ def follow_cmd(
         exit_on_output_error=exit_on_output_error,
     )
     try:
-        follow(path, settings, follow_settings, render, sink, controls, reporter, reload, watched.append)
-        sink.write(limit(b"".join(dumps_line(alert) for alert in detector.finish())))
+        follow(path, settings, follow_settings, follow_output.render, sink, controls, reporter, follow_output.reload,
+               watched.append, follow_output)
+        # Following a file, partial sequences stay in the checkpoint for the next start; from
+        # auditd's stream (no checkpoint) the end of input completes them.
+        sink.write(limit(follow_output.finish(flush_sequences=path == "-")))
         sink.flush(controls.stop.is_set)
     except FollowError as exc:
         reporter.say(str(exc))
@@ -536,6 +547,62 @@ def follow_cmd(
     finally:
         sink.close()
     raise typer.Exit(EXIT_OK)
+
+
+def _sequence_limits(max_partials: int, horizon: str, window_ms: int, reporter: Reporter) -> StreamLimits:
+    """The bounds of each sequence rule's state; input may come as far out of order as the assembler lets it."""
+    from auditproc.eql import StreamLimits
+    from auditproc.rulefiles import parse_duration
+
+    try:
+        horizon_ms = parse_duration(horizon) * 1000
+    except ValueError as exc:
+        reporter.say(f"--sequence-horizon: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    return StreamLimits(max_partials, horizon_ms, window_ms)
+
+
+class _FollowOutput:
+    """What ``follow`` writes: documents (--events) and alerts, from a detector SIGHUP may replace."""
+
+    def __init__(self, detector: Detector, events: bool, limit: LineLimit, load: Callable[[], Detector],
+                 say: Callable[[str], None]) -> None:
+        self.detector, self.events, self.limit, self.load, self.say = detector, events, limit, load, say
+
+    def render(self, doc: dict) -> bytes:
+        lines = [dumps_line(doc)] if self.events else []
+        lines.extend(dumps_line(alert) for alert in self.detector.process(doc))
+        return self.limit(b"".join(lines))
+
+    @property
+    def waiting(self) -> bool:
+        return any(matcher.waiting for matcher in self.detector.matchers.values())
+
+    def tick(self, now: float) -> bytes:
+        return self.limit(b"".join(dumps_line(alert) for alert in self.detector.tick(now)))
+
+    def to_state(self) -> dict:
+        return self.detector.to_state()
+
+    def from_state(self, state: dict) -> None:
+        self.detector.from_state(state, self.say)
+
+    def finish(self, flush_sequences: bool) -> bytes:
+        return b"".join(dumps_line(alert) for alert in self.detector.finish(flush_sequences))
+
+    def reload(self) -> None:
+        """SIGHUP: load the rules again; partial sequences of rules whose query is unchanged carry over."""
+        try:
+            detector = self.load()
+        except typer.Exit:
+            self.say("reload failed: keeping the rules that were running")
+            return
+        except Exception as exc:  # noqa: BLE001 - whatever breaks a reload, follow keeps running
+            self.say(f"reload failed ({type(exc).__name__}: {exc}): keeping the rules that were running")
+            return
+        detector.from_state(self.detector.to_state(), self.say)
+        self.detector = detector
+        self.say("rules reloaded")
 
 
 def _detector(spec: DetectorSpec, reporter: Reporter, verbosity: Verbosity) -> Detector:

@@ -14,6 +14,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+import orjson
 
 from auditproc.checkpoint import Checkpoint, CheckpointError, StateLock
 from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
@@ -49,6 +52,28 @@ class Controls:
     reload: threading.Event
 
 
+# The partial sequences a checkpoint keeps at most: past it (10,000 partials of large documents), a
+# restart starts them afresh rather than write tens of MiB a second.
+MAX_CORRELATION_STATE_BYTES = 16 << 20
+
+
+class Correlation(Protocol):
+    """What detection holds across documents (partial sequences): released as time passes, checkpointed."""
+
+    @property
+    def waiting(self) -> bool:
+        """Whether output waits on time alone (``tick`` will produce it)."""
+
+    def tick(self, now: float) -> bytes:
+        """Return the output that waited on time alone, at ``now`` (time.monotonic())."""
+
+    def to_state(self) -> dict:
+        """Return the state as JSON-able data."""
+
+    def from_state(self, state: dict) -> None:
+        """Take back a state ``to_state`` returned."""
+
+
 def follow(
     path: str,
     pipeline_settings: PipelineSettings,
@@ -59,6 +84,7 @@ def follow(
     reporter: Reporter,
     on_reload: Callable[[], None] | None = None,
     on_start: Callable[[LogFollower | StreamFollower], None] | None = None,
+    correlation: Correlation | None = None,
 ) -> RunStats:
     """Follow ``path`` until ``controls.stop``; ``render`` turns each document into output lines.
 
@@ -84,6 +110,8 @@ def follow(
                 tree.restore(checkpoint.processes)  # the parents as they were when it was saved
             except ValueError as exc:
                 reporter.say(f"{settings.state_path}: process table ignored ({exc})")
+            if correlation is not None:
+                correlation.from_state(checkpoint.correlation)
         pipe = ExecPipeline(pipeline_settings, stats, reporter, process_table=tree)
         pipe.emitted = deque()  # (position, key) of documents rendered but not yet delivered
         if checkpoint is not None:
@@ -116,7 +144,7 @@ def follow(
                 while not (controls.stop.is_set() or follower.at_end):
                     # While an event may be waiting for its idle time, wake each tick: a longer wait
                     # counts from the last wake-up, not from the event's records.
-                    pending = scanned_before <= last_data
+                    pending = scanned_before <= last_data or (correlation is not None and correlation.waiting)
                     batch = follower.read(timeout=tick if pending else idle / 2)
                     now = time.monotonic()
                     pipe.assembler.clock = now
@@ -133,6 +161,8 @@ def follow(
                         scanned_before, next_scan = now - idle, now + tick
                         for doc in pipe.expire_idle(scanned_before):
                             rendered += render(doc)
+                    if correlation is not None and correlation.waiting:
+                        rendered += correlation.tick(now)
                     out.send(rendered)
                     if controls.reload.is_set():
                         controls.reload.clear()
@@ -140,7 +170,7 @@ def follow(
                         if on_reload is not None:
                             on_reload()
                     if checkpointed and now - last_checkpoint >= settings.checkpoint_interval_s:
-                        _save(pipe, out, follower, tree, settings.state_path, reporter)
+                        _save(pipe, out, follower, tree, correlation, settings.state_path, reporter)
                         last_checkpoint = now
                 # Shutdown: complete what is in flight and deliver it, then checkpoint.
                 rendered = bytearray()
@@ -150,7 +180,7 @@ def follow(
             except SinkError as exc:
                 failure = exc
             if checkpointed:
-                _save(pipe, out, follower, tree, settings.state_path, reporter)
+                _save(pipe, out, follower, tree, correlation, settings.state_path, reporter)
         finally:
             follower.close()
         if failure is not None:
@@ -220,8 +250,8 @@ class _Delivery:
             self.reporter.say(str(exc))
 
 
-def _save(pipe: ExecPipeline, out: _Delivery, follower: LogFollower, tree: ProcessTable, state_path: Path,
-          reporter: Reporter) -> None:
+def _save(pipe: ExecPipeline, out: _Delivery, follower: LogFollower, tree: ProcessTable,
+          correlation: Correlation | None, state_path: Path, reporter: Reporter) -> None:
     """Checkpoint at the first record of the oldest event not yet delivered (in flight, or rendered
     but not flushed) or else the read position, with the keys of events delivered after that point."""
     undelivered = (pos for pos, _ in pipe.emitted)  # type: ignore[union-attr]
@@ -236,11 +266,23 @@ def _save(pipe: ExecPipeline, out: _Delivery, follower: LogFollower, tree: Proce
     out.delivered = deque((pos, key) for pos, key in out.delivered if pos is not None and pos >= position)
     mark, name, size, older = marks
     state = Checkpoint(mark, position[1], name, size, [_key_to_json(key) for _, key in out.delivered], older,
-                       tree.to_state())
+                       tree.to_state(), _correlation_state(correlation, reporter))
     try:
         state.save(state_path)
     except CheckpointError as exc:
         reporter.say(f"{exc} (will try again)")
+
+
+def _correlation_state(correlation: Correlation | None, reporter: Reporter) -> dict:
+    """The partial sequences to checkpoint: all of them, or none past the size bound (said)."""
+    if correlation is None:
+        return {}
+    state = correlation.to_state()
+    size = len(orjson.dumps(state)) if state else 0
+    if size > MAX_CORRELATION_STATE_BYTES:
+        reporter.say(f"partial sequences not checkpointed ({size >> 20} MiB): a restart starts them afresh")
+        return {}
+    return state
 
 
 def _key_to_json(key: object) -> list:

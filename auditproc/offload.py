@@ -190,9 +190,9 @@ class ParallelPipeline(ExecPipeline):
 
     def _alerts(self, matches: _Matches) -> bytes:
         detector = self._detector
-        rules = detector.table.rules  # type: ignore[union-attr]
+        entries = detector.table.entries  # type: ignore[union-attr]
         return b"".join(dumps_line(alert) for positions, doc in matches
-                        for alert in detector.admit(doc, [rules[i] for i in positions]))  # type: ignore[union-attr]
+                        for alert in detector.admit(doc, [entries[i] for i in positions]))  # type: ignore[union-attr]
 
     def _receive(self, worker: int, block: bool) -> object:
         """Worker ``worker``'s next message; None when there is none yet."""
@@ -296,7 +296,7 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
 
             if isinstance(detector, DetectorSpec):  # a spawned worker builds its own
                 detector = build_detector(detector, quiet.say)
-        positions = {id(rule): n for n, rule in enumerate(detector.table.rules)} if detector else {}
+        positions = {id(entry): n for n, entry in enumerate(detector.table.entries)} if detector else {}
         pipe = ExecPipeline(settings, stats, quiet)
         table = _TableSteps(pipe.tree, steps[me], parent)  # type: ignore[arg-type]
         hidden = pipe.normalizer.hidden_dataset
@@ -318,8 +318,8 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
                 if detector is None:
                     if doc["event"]["dataset"] != hidden:  # type: ignore[index]
                         out += dumps_line(doc)
-                elif rules := detector.candidates(doc):  # type: ignore[arg-type]
-                    matches.append(([positions[id(rule)] for rule in rules], doc))  # type: ignore[misc]
+                elif entries := detector.candidates(doc):  # type: ignore[arg-type]
+                    matches.append(([positions[id(entry)] for entry in entries], doc))  # type: ignore[misc]
             outbox.put(bytes(out) if detector is None else matches)
         # Read every step sent here, so that no peer waits at its exit to deliver them.
         table.apply_until(item)  # type: ignore[arg-type]

@@ -18,7 +18,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from auditproc.eql import CompiledQuery, EqlSyntaxError, parse_query
+from auditproc.eql import (
+    CompiledQuery,
+    CompiledSample,
+    CompiledSequence,
+    EqlSyntaxError,
+    compile_ast,
+    parse_rule_query,
+)
 from auditproc.eql import ast as eql_ast
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Or, StringMatch, Unsupported
 from auditproc.rulecache import RuleCache, from_data, to_data
@@ -118,6 +125,18 @@ class Rule:
     maturity: str | None = None
     building_block_type: str | None = None
     compiled: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def correlates(self) -> bool:
+        """Return whether the rule is a sequence or a sample: it alerts on several events, not one."""
+        return isinstance(self.compiled, CompiledSequence | CompiledSample)
+
+    @property
+    def terms(self) -> tuple[CompiledQuery, ...]:
+        """Return the single-event queries the rule runs: its query, or each distinct term of a sequence or sample."""
+        if self.correlates:
+            return tuple(term.query for term in self.compiled.terms)
+        return (self.compiled,)
 
     @property
     def interval_seconds(self) -> int:
@@ -299,7 +318,7 @@ def _read_for_parent(sender: Any, items: list[T], read: Callable[[T], Outcome]) 
 
 def _recompiled(outcome: Outcome) -> Outcome:
     if isinstance(outcome, Rule):
-        return dataclasses.replace(outcome, compiled=CompiledQuery(outcome.query, outcome.compiled))
+        return dataclasses.replace(outcome, compiled=compile_ast(outcome.query, outcome.compiled))
     return outcome
 
 
@@ -309,6 +328,7 @@ CACHED_TYPES: dict[str, type] = {
     for kind in (
         *(eql_ast.EventQuery, And, Or, eql_ast.Not, Comparison, InSet, StringMatch, eql_ast.FunctionCall),
         *(eql_ast.Arithmetic, eql_ast.Negative, Field, Literal, AttackRef, Technique, Threat),
+        *(eql_ast.SequenceQuery, eql_ast.SampleQuery, eql_ast.Term, eql_ast.Span),
     )
 }
 UNCACHED_RULE_FIELDS = ("path", "compiled")  # the path is the file's, the compiled query is rebuilt from the AST
@@ -335,7 +355,7 @@ def _cached_outcome(path: Path, cache: RuleCache, digest: str) -> Outcome | None
         if "rule" in data:
             fields = {name: from_data(value, CACHED_TYPES) for name, value in data["rule"].items()}
             ast = from_data(data["ast"], CACHED_TYPES)
-            return Rule(path=path, compiled=CompiledQuery(fields["query"], ast), **fields)
+            return Rule(path=path, compiled=compile_ast(fields["query"], ast), **fields)
         if "skipped" in data:
             name, reason = data["skipped"]
             return SkippedRule(path, name, reason)
@@ -426,7 +446,7 @@ def _load_bytes(path: Path, raw: bytes, *, all_rules: bool) -> Outcome:
 
     # Every query is parsed, for its errors and shape; only the rules that run are compiled.
     try:
-        ast = parse_query(rule["query"])
+        ast = parse_rule_query(rule["query"])
     except EqlSyntaxError as exc:
         line, column = _query_position(text, exc.line, exc.column)
         # args[0] is the bare message; str(exc) adds the query-relative position and a caret line.
@@ -442,8 +462,8 @@ def _load_bytes(path: Path, raw: bytes, *, all_rules: bool) -> Outcome:
     if not all_rules and not reads_auditd(index):
         return SkippedRule(path, name, "data source: index lists no auditd source")
     try:
-        compiled = CompiledQuery(rule["query"], ast)
-    except RecursionError:  # unreachable within the nesting bound parse_query checks: a last resort
+        compiled = compile_ast(rule["query"], ast)
+    except RecursionError:  # unreachable within the nesting bound parse_eql checks: a last resort
         line, column = _query_position(text, 1, 1)
         return [RuleProblem(path, line, column, "EQL syntax error: query nests too deeply")]
     return _build_rule(path, rule, language, index, maturity, compiled)

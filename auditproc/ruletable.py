@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from auditproc.emitted import Emitted, Vocabulary
 from auditproc.eql.ast import And, Comparison, Field, InSet, Literal, Node, Or, StringMatch
-from auditproc.eql.compiler import field_getter
+from auditproc.eql.compiler import CompiledQuery, field_getter
 from auditproc.eql.patterns import compile_lucene, lucene_to_regex, re2
 from auditproc.eql.values import iter_leaves
 from auditproc.eql.values import text as keyword_text
@@ -360,6 +360,8 @@ def cannot_fire(rule: Rule, profile: str, documents: Vocabulary) -> str | None:
     Conservative: only what every match needs is judged (its category, and the positive string
     predicates on plain fields of the rule table's branches, which a missing field makes false);
     ``not``, ``!=`` and functions, true on a missing field or beyond this, never rule a rule out.
+    A sequence or sample cannot fire when one of the terms it needs cannot (a missing-event
+    ``![…]`` or ``until`` term is not needed).
     """
     reason = _cannot_fire(rule, documents[profile])
     if reason is None:
@@ -369,7 +371,20 @@ def cannot_fire(rule: Rule, profile: str, documents: Vocabulary) -> str | None:
 
 
 def _cannot_fire(rule: Rule, shape: Emitted) -> str | None:
+    if not rule.correlates:
+        return query_cannot_match(rule.compiled, shape)
     compiled = rule.compiled
+    until = getattr(compiled, "until", None)
+    reasons = [
+        f"term {position} ({why})"
+        for position, term in enumerate(compiled.terms, 1)
+        if not term.missing and term is not until and (why := query_cannot_match(term.query, shape))
+    ]
+    return "; ".join(reasons) or None
+
+
+def query_cannot_match(compiled: CompiledQuery, shape: Emitted) -> str | None:
+    """Return why the single-event query ``compiled`` matches no document of ``shape``, or None."""
     if compiled.category != "any":
         category = (Alternative(compiled.category_field, frozenset({Probe(EXACT, compiled.category)})),)
         if _impossible(category, shape):
@@ -754,28 +769,55 @@ def _walk_getters(doc: Any, plan: Plan, hits: list[Hit]) -> None:
         _walk_getters(doc, children, hits)
 
 
+class SequenceTerm(NamedTuple):
+    """A term of a sequence or sample rule, indexed in the rule table as if it were a rule of its own."""
+
+    rule: Rule
+    index: int  # in rule.compiled.terms
+    compiled: CompiledQuery
+
+
+Entry = Rule | SequenceTerm
+
+
+def table_entries(rules: Iterable[Rule]) -> tuple[Entry, ...]:
+    """Return what the rule table indexes: each single-event rule, and each distinct term of the others."""
+    entries: list[Entry] = []
+    for rule in rules:
+        if rule.correlates:
+            entries.extend(SequenceTerm(rule, index, query) for index, query in enumerate(rule.terms))
+        else:
+            entries.append(rule)
+    return tuple(entries)
+
+
 class RuleTable:
-    """Compiled rules arranged by event category and index keys, so an event meets only its candidates."""
+    """Compiled rules arranged by event category and index keys, so an event meets only its candidates.
+
+    A sequence's terms are entries like single-event rules: an event is offered only to the terms
+    that may match it, so a dozen sequences cost about what a dozen rules do.
+    """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
+        self.entries: tuple[Entry, ...] = table_entries(self.rules)
         self.keys: tuple[IndexKey | None, ...] = tuple(
-            index_key(rule.compiled.ast.condition) for rule in self.rules
+            index_key(entry.compiled.ast.condition) for entry in self.entries
         )
         self._any = _Bucket()  # for events of no category with a bucket
         # category field → (its getter, category value → bucket); event.category unless overridden.
-        # Every category a rule names has a bucket: `file where …`, or an any rule's `event.category == "file"`.
+        # Every category an entry names has a bucket: `file where …`, or an any rule's `event.category == "file"`.
         self._categories: dict[str, tuple[Callable[[Any], Sequence[Any]], dict[str, _Bucket]]] = {}
-        for rule in self.rules:
-            compiled = rule.compiled
+        for entry in self.entries:
+            compiled = entry.compiled
             if compiled.category != "any":
                 self._buckets(compiled.category_field).setdefault(compiled.category, _Bucket())
             else:
                 for category in named_categories(compiled.ast.condition):
                     self._buckets(CATEGORY_FIELD).setdefault(category, _Bucket())
         categories = self._categories.get(CATEGORY_FIELD, (None, {}))[1]
-        for position, (rule, key) in enumerate(zip(self.rules, self.keys, strict=True)):
-            compiled = rule.compiled
+        for position, (entry, key) in enumerate(zip(self.entries, self.keys, strict=True)):
+            compiled = entry.compiled
             if compiled.category == "any":  # in every bucket: one lookup per field serves both kinds
                 condition = compiled.ast.condition
                 unbucketed = index_key(condition, None, categories.keys())
@@ -798,12 +840,12 @@ class RuleTable:
         return self._categories[name][1]
 
     @property
-    def scanned(self) -> tuple[Rule, ...]:
-        """Return the rules without an index key, tested against every event of their category."""
-        return tuple(rule for rule, key in zip(self.rules, self.keys, strict=True) if key is None)
+    def scanned(self) -> tuple[Entry, ...]:
+        """Return the entries without an index key, tested against every event of their category."""
+        return tuple(entry for entry, key in zip(self.entries, self.keys, strict=True) if key is None)
 
-    def candidates(self, doc: Mapping[str, Any]) -> list[Rule]:
-        """Return, in load order, the rules that may match ``doc``: a superset of the matches, cheap to find."""
+    def candidates(self, doc: Mapping[str, Any]) -> list[Entry]:
+        """Return, in table order, the entries that may match ``doc``: a superset of the matches, cheap to find."""
         positions: set[int] = set()
         categorized = False
         for get, buckets in self._categories.values():
@@ -816,12 +858,12 @@ class RuleTable:
             self._any.collect(doc, positions)
         if not positions:
             return []
-        rules = self.rules
-        return [rules[p] for p in sorted(positions)]
+        entries = self.entries
+        return [entries[p] for p in sorted(positions)]
 
-    def match(self, doc: Mapping[str, Any]) -> list[Rule]:
-        """Return, in load order, exactly the rules whose query matches ``doc``."""
-        return [rule for rule in self.candidates(doc) if rule.compiled.matches(doc)]
+    def match(self, doc: Mapping[str, Any]) -> list[Entry]:
+        """Return, in table order, exactly the entries whose query matches ``doc``."""
+        return [entry for entry in self.candidates(doc) if entry.compiled.matches(doc)]
 
 
 def _values_getter(path: tuple[str, ...]) -> Callable[[Any], Sequence[Any]]:

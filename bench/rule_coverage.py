@@ -101,7 +101,7 @@ def can_fire(query: EventQuery, profile: Profile) -> bool:
 def main(rules_dir: str) -> None:
     """Print, per profile, how many single-event rules can fire, and those using parent fields."""
     load = load_rules([rules_dir], all_rules=True)
-    rules = [r for r in load.rules if r.compiled is not None]
+    rules = [r for r in load.rules if not r.correlates]  # single-event rules (sequences: rules list)
     parent = [r for r in rules if any(f.startswith("process.parent.") and f != "process.parent.pid"
                                       for f in fields_of(r.compiled.ast.condition))]
     print(f"{len(rules)} single-event rules, {len(load.skipped)} set aside; {len(parent)} read parent fields\n")

@@ -28,9 +28,11 @@ from gen_log import write_log  # noqa: E402 - bench/ is a folder of scripts, not
 JOBS = [2, 3, 4, 7]
 SMALL_CHUNK_EVENTS = 16
 LINES = 6000  # about 500 exec events: some 30 chunks of 16
-RULES = {  # one rule that needs the parents, one that max_signals has to cut (summaries)
+RULES = {  # one rule that needs the parents, one that max_signals has to cut (summaries), a sequence
     "child_of_sh": 'process where process.parent.name == "sh"',
     "every_exec": "process where true",
+    "shell_then_child": 'sequence by host.id with maxspan=10s [process where process.name in ("sh", "bash")] by process.pid'
+    " [process where true] by process.parent.pid",
 }
 
 
@@ -74,7 +76,8 @@ def test_events_are_those_of_one_process(log: Path, jobs: int, profile: str) -> 
 @pytest.mark.parametrize("jobs", JOBS)
 def test_alerts_are_those_of_one_process(log: Path, rules: Path, jobs: int) -> None:
     one = _run("replay", "-q", "--rules", str(rules), "-j", "1", str(log))
-    assert b"child_of_sh" in one[1] and "over max_signals" in one[2]  # both rules at work
+    assert b"child_of_sh" in one[1] and "over max_signals" in one[2]  # every rule at work
+    assert b'"building_block_type":"default"' in one[1]
     assert _run("replay", "-q", "--rules", str(rules), "-j", str(jobs), str(log)) == one
 
 

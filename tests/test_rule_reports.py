@@ -13,7 +13,7 @@ from tests.conftest import ELASTIC_LINUX, FIXTURES, needs_elastic
 
 GOLDEN = Path(__file__).parent / "golden"
 LOG = str(FIXTURES / "alerts" / "discovery-session.log")
-ELASTIC_SUMMARY = "109 rules run, 6 cannot fire, 111 skipped: 99 no auditd index, 9 sequence, 3 sample"
+ELASTIC_SUMMARY = "116 rules run, 11 cannot fire, 99 skipped: 99 no auditd index"
 HPING = (FIXTURES / "alerts" / "rules" / "hping_max_signals_2.toml").read_text()
 
 
@@ -24,16 +24,15 @@ def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def mixed_rules(tmp_path: Path) -> Path:
-    """A rule that runs, one that cannot fire (an action no auditd event has) and a sequence, which is skipped."""
+    """A rule that runs, one that cannot fire (an action no auditd event has) and a piped query, which is skipped."""
     (tmp_path / "a_runs.toml").write_text(HPING)
     (tmp_path / "b_file.toml").write_text(
         HPING.replace("rule_id = \"", "rule_id = \"f").replace("name = \"", "name = \"File ")
         .replace("process where", 'file where event.action == "creation" and', 1)
     )
-    (tmp_path / "c_sequence.toml").write_text(
-        HPING.replace("rule_id = \"", "rule_id = \"s").replace("name = \"", "name = \"Sequence ")
-        .replace("query = '''", "query = '''sequence by host.id [process where true] [", 1)
-        .replace("\n'''", "]\n'''", 1)
+    (tmp_path / "c_piped.toml").write_text(
+        HPING.replace("rule_id = \"", "rule_id = \"s").replace("name = \"", "name = \"Piped ")
+        .replace("\n'''", "\n| head 1\n'''", 1)
     )
     return tmp_path
 
@@ -41,7 +40,7 @@ def mixed_rules(tmp_path: Path) -> Path:
 def test_replay_says_one_line_about_the_rules(mixed_rules: Path) -> None:
     code, _, stderr = run("replay", "-j", "1", "--rules", str(mixed_rules), LOG)
     assert code == 0
-    assert stderr == "auditproc: 1 rule runs, 1 cannot fire, 1 skipped: 1 sequence; -v for the list\n"
+    assert stderr == "auditproc: 1 rule runs, 1 cannot fire, 1 skipped: 1 pipe; -v for the list\n"
 
 
 def test_replay_verbose_says_every_rule(mixed_rules: Path) -> None:
@@ -49,7 +48,7 @@ def test_replay_verbose_says_every_rule(mixed_rules: Path) -> None:
     assert code == 0
     lines = stderr.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("auditproc: skipped rule 'Sequence ") and "unsupported: sequence" in lines[0]
+    assert lines[0].startswith("auditproc: skipped rule 'Piped ") and "unsupported: pipe" in lines[0]
     assert lines[1].startswith("auditproc: rule 'File ") and lines[1].endswith('cannot fire: needs event.action "creation", which auditproc never produces')
 
 
@@ -75,7 +74,7 @@ def test_ecs_input_never_says_cannot_fire(mixed_rules: Path, tmp_path: Path) -> 
     empty = tmp_path / "empty.ndjson"
     empty.write_text("")
     stderr = run("replay", "--input-format", "ecs", "--rules", str(mixed_rules), str(empty))[2]
-    assert stderr.startswith("auditproc: 2 rules run, 1 skipped: 1 sequence; -v for the list\n")
+    assert stderr.startswith("auditproc: 2 rules run, 1 skipped: 1 pipe; -v for the list\n")
 
 
 def test_rules_list_and_check_say_why_a_rule_cannot_fire(mixed_rules: Path) -> None:
@@ -84,7 +83,7 @@ def test_rules_list_and_check_say_why_a_rule_cannot_fire(mixed_rules: Path) -> N
     statuses = [line.split("  ")[0].strip() for line in stdout.splitlines()]
     assert statuses == ["runs", "cannot fire", "skipped"]
     assert stdout.splitlines()[1].endswith(": needs event.action \"creation\", which auditproc never produces")
-    assert stderr == "1 rule runs, 1 cannot fire, 1 skipped: 1 sequence\n"
+    assert stderr == "1 rule runs, 1 cannot fire, 1 skipped: 1 pipe\n"
     assert str(mixed_rules / "a_runs.toml") in run("rules", "list", "-v", str(mixed_rules))[1]
 
     code, stdout, stderr = run("rules", "check", str(mixed_rules))

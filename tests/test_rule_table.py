@@ -29,6 +29,7 @@ from auditproc.ruletable import (
     REGEX,
     SUFFIX,
     Alternative,
+    Entry,
     RuleTable,
     index_key,
 )
@@ -358,8 +359,8 @@ def variants(text: str) -> set[str]:
     return {v for v in out if v}
 
 
-def literals_by_field(rule: Rule) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Return, per field, the strings a rule compares it with (wildcards filled in): (required, excluded)."""
+def literals_by_field(entry: Entry) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Return, per field, the strings a rule (or sequence term) compares it with (wildcards filled in): (required, excluded)."""
     found: tuple[dict[str, set[str]], dict[str, set[str]]] = ({}, {})
 
     def visit(node: object, negated: bool = False) -> None:
@@ -385,7 +386,7 @@ def literals_by_field(rule: Rule) -> tuple[dict[str, set[str]], dict[str, set[st
         for item in fields(node):
             visit(getattr(node, item.name), negated)
 
-    visit(rule.compiled.ast.condition)
+    visit(entry.compiled.ast.condition)
     return found
 
 
@@ -419,8 +420,8 @@ def nest(flat: dict[str, object]) -> dict:
 
 
 def assert_exact(table: RuleTable, doc: dict) -> None:
-    brute = [r.rule_id for r in table.rules if r.compiled.matches(doc)]
-    assert [r.rule_id for r in table.match(doc)] == brute
+    brute = [entry for entry in table.entries if entry.compiled.matches(doc)]
+    assert table.match(doc) == brute
 
 
 @functools.cache
@@ -430,7 +431,7 @@ def known_table() -> RuleTable:
 
 @functools.cache
 def known_documents() -> st.SearchStrategy[dict]:
-    per_rule = [literals_by_field(rule) for rule in known_rules()]
+    per_rule = [literals_by_field(entry) for entry in known_table().entries]
     near_misses: dict[str, set[str]] = {}
     for both in per_rule:
         for words in both:

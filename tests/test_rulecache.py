@@ -58,17 +58,22 @@ def test_rule_errors_and_skips_come_back_the_same(tmp_path):
     (rules / "bad_toml.toml").write_text("[rule\n")
     (rules / "bad_query.toml").write_text((RULES / "hping_max_signals_2.toml").read_text().replace(" where ", " wher "))
     (rules / "not_utf8.toml").write_bytes(b"[rule]\nname = '\xff'\n")
-    (rules / "sequence.toml").write_text(
-        (RULES / "hping_max_signals_2.toml").read_text()
-        .replace("query = '''", "query = '''sequence [process where true] [", 1)
-        .replace("\n'''", "]\n'''", 1)
+    (rules / "piped.toml").write_text(
+        (RULES / "hping_max_signals_2.toml").read_text().replace("\n'''", "\n| head 1\n'''", 1)
+    )
+    (rules / "sequence.toml").write_text(  # every part of a sequence survives the cache
+        (RULES / "hping_max_signals_2.toml").read_text().replace('rule_id = "', 'rule_id = "s', 1)
+        .replace("query = '''", "query = '''sequence by host.id with maxspan=30s [process where true] by process.pid "
+                 "with runs=2 ![file where true] by process.pid [", 1)
+        .replace("\n'''", "] by process.parent.pid\nuntil [process where false] by process.pid\n'''", 1)
     )
     (rules / "good.toml").write_text((RULES / "hping_max_signals_2.toml").read_text())
     fresh = load_rules([rules])
-    assert fresh.errors and fresh.skipped and fresh.rules
+    assert fresh.errors and fresh.skipped and [rule.correlates for rule in fresh.rules] == [False, True]
     for _ in range(2):
         cached, _ = cached_load([rules], tmp_path / "cache")
         same_load(fresh, cached)
+        assert cached.rules[1].compiled.ast == fresh.rules[1].compiled.ast
 
 
 def test_a_cached_file_is_not_parsed_again(tmp_path):

@@ -30,7 +30,6 @@ from tests.test_emitted import fixture_documents
 FIXTURES = Path(__file__).parent / "rules_fixtures"
 
 ELASTIC_FILES = 226
-ELASTIC_SINGLE_EVENT = 214  # census §2: every selected rule except 9 sequences and 3 samples
 ELASTIC_MULTI_EVENT = 12
 ELASTIC_AUDITD_INDEXED = 127  # census §2
 HPING_ID = "90169566-2260-4824-b8e4-8615c3b4ed52"
@@ -273,8 +272,9 @@ LOAD_CASES = [
         True,
         ("skip", "not EQL", "type 'esql'"),
     ),
-    ("sequence", rule_text(SEQUENCE), True, ("skip", "unsupported", "sequence")),
-    ("sample", rule_text(SAMPLE), True, ("skip", "unsupported", "sample")),
+    ("sequence", rule_text(SEQUENCE), False, "rule"),
+    ("sample", rule_text(SAMPLE), False, "rule"),
+    ("piped", rule_text(SEQUENCE + "\n| head 1"), True, ("skip", "unsupported", "pipe")),
     ("deprecated", rule_text(maturity="deprecated"), False, ("skip", "maturity", "deprecated")),
     ("development", rule_text(maturity="development"), False, ("skip", "maturity", "development")),
     ("deprecated, all rules", rule_text(maturity="deprecated"), True, "rule"),
@@ -330,13 +330,13 @@ def test_collects_every_problem_and_keeps_going(tmp_path: Path) -> None:
     write(tmp_path, "a_good.toml", rule_text())
     write(tmp_path, "b_bad_toml.toml", "[rule\n")
     write(tmp_path, "c_bad_eql.toml", rule_text("process where (", rule_id="c"))
-    write(tmp_path, "d_sequence.toml", rule_text(SEQUENCE, rule_id="d"))
+    write(tmp_path, "d_piped.toml", rule_text(SEQUENCE + "\n| tail 2", rule_id="d"))
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub", "e_good.toml", rule_text(rule_id="e"))
     write(tmp_path, "notes.md", "not a rule")
     load = load_rules([tmp_path, tmp_path / "missing"])
     assert [r.path.name for r in load.rules] == ["a_good.toml", "e_good.toml"]
-    assert [s.path.name for s in load.skipped] == ["d_sequence.toml"]
+    assert [s.path.name for s in load.skipped] == ["d_piped.toml"]
     assert [(p.path.name, p.line) for p in load.errors] == [
         ("b_bad_toml.toml", 1),
         ("c_bad_eql.toml", 16),
@@ -346,7 +346,7 @@ def test_collects_every_problem_and_keeps_going(tmp_path: Path) -> None:
 
 def test_two_jobs_load_what_one_loads(tmp_path: Path) -> None:
     # Enough files for the forked helper, which reads the odd ones: every kind of outcome lands on both sides.
-    queries = {0: "process where (", 3: "process where (", 1: SEQUENCE, 4: SEQUENCE}
+    queries = {0: "process where (", 3: "process where (", 1: SEQUENCE + "| head 1", 4: SEQUENCE, 5: SAMPLE}
     for i in range(PARALLEL_LOAD_MIN_FILES):
         query = queries.get(i, f'process where process.name == "tool{i}"')
         rule_id = f"id-{i - 24 if i >= 30 else i}"  # files 30 and 31 repeat the ids of 6 and 7
@@ -354,9 +354,10 @@ def test_two_jobs_load_what_one_loads(tmp_path: Path) -> None:
     one, two = load_rules([tmp_path], jobs=1), load_rules([tmp_path], jobs=2)
     assert (two.rules, two.skipped, two.errors) == (one.rules, one.skipped, one.errors)
     assert [r.compiled.ast for r in two.rules] == [r.compiled.ast for r in one.rules]
-    assert (len(one.rules), len(one.skipped), len(one.errors)) == (PARALLEL_LOAD_MIN_FILES - 6, 4, 2)
+    assert (len(one.rules), len(one.skipped), len(one.errors)) == (PARALLEL_LOAD_MIN_FILES - 5, 3, 2)
+    assert [r.rule_id for r in two.rules if r.correlates] == ["id-4", "id-5"]
     doc = {"event": {"category": ["process"]}, "process": {"name": "tool7"}}
-    assert [r.rule_id for r in two.rules if r.compiled.matches(doc)] == ["id-7"]
+    assert [r.rule_id for r in two.rules if not r.correlates and r.compiled.matches(doc)] == ["id-7"]
 
 
 def test_files_are_loaded_once_in_sorted_order(tmp_path: Path) -> None:
@@ -465,24 +466,23 @@ def test_every_elastic_linux_rule_loads_or_is_skipped_with_a_reason(record_prope
     everything = load_rules([ELASTIC_LINUX], all_rules=True)
     assert everything.errors == []
     assert len(everything.rules) + len(everything.skipped) == ELASTIC_FILES
-    assert len(everything.rules) == ELASTIC_SINGLE_EVENT
-    assert {s.kind for s in everything.skipped} == {"unsupported"}
-    assert len(everything.skipped) == ELASTIC_MULTI_EVENT
+    assert everything.skipped == []
+    assert sum(rule.correlates for rule in everything.rules) == ELASTIC_MULTI_EVENT
 
     auditd = load_rules([ELASTIC_LINUX])
     assert auditd.errors == []
     kinds = {kind: sum(s.kind == kind for s in auditd.skipped) for kind in {s.kind for s in auditd.skipped}}
-    assert len(auditd.rules) == ELASTIC_AUDITD_INDEXED - ELASTIC_MULTI_EVENT
-    assert kinds == {
-        "unsupported": ELASTIC_MULTI_EVENT,
-        "data source": ELASTIC_FILES - ELASTIC_AUDITD_INDEXED,
-    }
+    assert len(auditd.rules) == ELASTIC_AUDITD_INDEXED
+    assert kinds == {"data source": ELASTIC_FILES - ELASTIC_AUDITD_INDEXED}
+    assert sum(rule.correlates for rule in auditd.rules) == ELASTIC_MULTI_EVENT  # all 12 read auditd data
     assert all(reads_auditd(r.index) for r in auditd.rules)
     record_property("elastic_loaded_all_rules", len(everything.rules))
     record_property("elastic_loaded_auditd", len(auditd.rules))
     record_property("elastic_skipped_auditd", kinds)
 
-ELASTIC_CANNOT_FIRE = {"auditd": 21, "endpoint": 16}  # of the 115 rules for auditd data
+# Of the 127 rules for auditd data, on exec documents alone: 8 (auditd), 10 (endpoint) are sequences or
+# samples with a term for other events.
+ELASTIC_CANNOT_FIRE = {"auditd": 29, "endpoint": 26}
 
 
 @needs_elastic
@@ -493,7 +493,7 @@ def test_elastic_rules_that_cannot_fire(profile: str) -> None:
     assert len(blocked) == ELASTIC_CANNOT_FIRE[profile]
     assert load.summary(len(blocked)) == (
         f"{len(load.rules) - len(blocked)} rules run, {len(blocked)} cannot fire, "
-        "111 skipped: 99 no auditd index, 9 sequence, 3 sample"
+        "99 skipped: 99 no auditd index"
     )
 
 
@@ -585,7 +585,7 @@ def test_cannot_fire_agrees_with_documents(profile: str) -> None:
 
 # What the summary counts a skip as.
 SKIP_LABELS = [
-    ("unsupported: sequence (sequence queries correlate several events; only single-event queries run)", "sequence"),
+    ("unsupported: pipe (pipes (head, tail, sort, …) act on result sets, not on a stream of events)", "pipe"),
     ("maturity: development", "development"),
     ("data source: index lists no auditd source", "no auditd index"),
     ("duplicate: rule_id x already loaded from y.toml", "duplicate rule_id"),
@@ -605,7 +605,7 @@ def test_summary_line() -> None:
         + [SkippedRule(Path("x.toml"), "r", SKIP_LABELS[0][0])],
     )
     assert load.summary(1) == (
-        "2 rules run, 1 cannot fire, 11 skipped: 3 sequence, 2 development, 2 duplicate rule_id, "
+        "2 rules run, 1 cannot fire, 11 skipped: 3 pipe, 2 development, 2 duplicate rule_id, "
         "2 no auditd index, 2 not EQL"
     )
     assert RuleLoad(rules=load.rules).summary() == "3 rules run"

@@ -1,0 +1,55 @@
+"""`auditproc follow` with a sequence rule: a partial sequence survives a restart, and completes once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+from tests.follow.conftest import Follower, wait_for
+from tests.hostile.test_rules import RULE
+
+NPING_THEN_HPING = (
+    "sequence by host.id with maxspan=1m "
+    '[process where process.name == "nping"] by process.parent.pid '
+    '[process where process.name == "hping3"] by process.parent.pid'
+)
+
+
+def _rules(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "seq.toml").write_text(RULE.format(rule_id="seq", name="nping then hping3", query=NPING_THEN_HPING))
+    return folder
+
+
+def _partials(state: Path) -> dict:
+    return json.loads(state.read_bytes()).get("correlation", {}) if state.exists() else {}
+
+
+def test_a_partial_sequence_survives_a_restart_and_completes_once(writer, follower: Follower, tmp_path: Path):
+    # A short assembler window: the sequence waits that long (event time, then clock time) for
+    # earlier events before it is decided.
+    args = ("--rules", str(_rules(tmp_path)), "--window-ms", "200")
+    writer.write(b"")
+    follower.start(*args)
+    writer.write(writer.event("nping")[0])
+    wait_for(lambda: _partials(follower.state), what="the partial sequence in the checkpoint")
+    assert follower.stop(signal.SIGTERM) == 0
+    assert follower.alerts() == []  # stopping decides nothing: the checkpoint keeps it
+
+    follower.start(*args)
+    writer.write(writer.event("hping3")[0])
+    wait_for(lambda: len(follower.alerts()) == 3, what="the shell alert and two building blocks")
+    shell, *blocks = follower.alerts()
+    assert [b["process"]["name"] for b in blocks] == ["nping", "hping3"]
+    assert shell["auditproc"]["alert"]["size"] == 2
+    assert follower.stop(signal.SIGTERM) == 0
+
+    follower.start(*args)  # restarting after it completed repeats nothing
+    writer.write(writer.event("hping3")[0])
+    writer.write(writer.event("ls")[0])
+    time.sleep(0.6)  # > window + idle flush: a repeat would have come
+    assert follower.stop(signal.SIGTERM) == 0
+    assert len(follower.alerts()) == 3
