@@ -9,6 +9,11 @@ event's last record was written. Then the log goes quiet and the follower's CPU 
     .venv/bin/python bench/follow_latency.py [--rate 2000] [--seconds 20] [--idle-seconds 5]
         [--alert-fraction 0.02] [--idle-flush 0.2] [--poll-interval 1.0]
 
+``--sequence`` measures a sequence rule instead (two hping3 execs on one host within 10 s, so every
+hping3 but the first completes one): latency from the write of the completing event to its
+building-block alert. A sequence is decided once the assembler's window (``--window-ms``) has
+passed after its last event, so that is its floor.
+
 Keep-up mode (``--find-max alerts|events|both``): the writer appends ``gen_log.py --profile
 dense`` events (35 % execs), one write per event, at rising rates until the follower falls
 behind (its read offset, from /proc/<pid>/fdinfo, trails the writer by more than
@@ -99,6 +104,8 @@ def main() -> int:
     ap.add_argument("--exec-fraction", type=float, default=0.4, help="share that are other execs (no alert)")
     ap.add_argument("--idle-flush", type=float, default=None, help="passed to follow (default: its own, 0.2)")
     ap.add_argument("--poll-interval", type=float, default=None, help="passed to follow (default: its own)")
+    ap.add_argument("--sequence", action="store_true", help="latency of a sequence rule's alerts (see above)")
+    ap.add_argument("--window-ms", type=int, default=None, help="passed to follow (default: its own, 5000)")
     ap.add_argument("--find-max", choices=("alerts", "events", "both"), help="keep-up mode (see above)")
     ap.add_argument("--start-rate", type=int, default=4000, help="keep-up: first rate tried (events/s)")
     ap.add_argument("--step", type=float, default=1.25, help="keep-up: factor between rates tried")
@@ -116,9 +123,18 @@ def main() -> int:
         work = Path(tmp)
         rules = work / "rules"
         rules.mkdir()
-        (rules / "hping.toml").write_text(unlimited(HPING_RULE_FILE.read_text()))
+        rule = unlimited(HPING_RULE_FILE.read_text())
+        if args.sequence:
+            rule = re.sub(r"(?s)query = ('{3}).*?\1", lambda m: f"query = {m[1]}{HPING_TWICE}{m[1]}", rule)
+        (rules / "hping.toml").write_text(rule)
         with Follower(work, rules, follow_options(args)) as follower:
             return run(args, follower.proc, follower.log)
+
+
+HPING_TWICE = (
+    'sequence by host.id with maxspan=10s [process where process.name == "hping3"] '
+    '[process where process.name == "hping3"]'
+)
 
 
 def unlimited(rule_text: str) -> str:
@@ -134,6 +150,8 @@ def follow_options(args: argparse.Namespace) -> list[str]:
         options += ["--idle-flush", str(args.idle_flush)]
     if args.poll_interval is not None:
         options += ["--poll-interval", str(args.poll_interval)]
+    if getattr(args, "window_ms", None) is not None:
+        options += ["--window-ms", str(args.window_ms)]
     return options
 
 
@@ -188,7 +206,9 @@ def run(args: argparse.Namespace, proc: subprocess.Popen, log: Path) -> int:
         assert proc.stdout is not None
         for line in proc.stdout:
             t = time.monotonic_ns()
-            received.setdefault(orjson.loads(line)["process"]["pid"], t)
+            pid = orjson.loads(line).get("process", {}).get("pid")  # a sequence's shell alert has none
+            if pid is not None:
+                received.setdefault(pid, t)
 
     threading.Thread(target=reader, daemon=True).start()
 
@@ -227,15 +247,19 @@ def run(args: argparse.Namespace, proc: subprocess.Popen, log: Path) -> int:
     time.sleep(args.idle_seconds)
     idle_cpu = (cpu_ticks(proc.pid) - c0) / CLK_TCK / (time.monotonic() - w0)
 
+    if args.sequence and written:  # the first hping3 completes no sequence: it waits for the second
+        first = min(written)
+        del written[first]
+        received.pop(first, None)
     lat = [(received[p] - t) / 1e6 for p, t in written.items() if p in received]
     missing = len(written) - len(lat)
     extra = len(set(received) - set(written))
     if not lat:
         print("no alerts received", file=sys.stderr)
         return 1
-    print(f"`auditproc follow` latency, {datetime.date.today()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}; idle flush "
-          f"{args.idle_flush or 'default (0.2)'} s\n")
+    print(f"`auditproc follow` latency{' of a sequence rule' if args.sequence else ''}, {datetime.date.today()} on "
+          f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; idle flush "
+          f"{args.idle_flush or 'default (0.2)'} s, window {args.window_ms or 'default (5000)'} ms\n")
     print("| rate (events/s) | written | alerts | missing | p50 ms | p95 ms | p99 ms | max ms "
           "| CPU under load | CPU idle |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
