@@ -55,6 +55,9 @@ class Controls:
 # The partial sequences a checkpoint keeps at most: past it (10,000 partials of large documents), a
 # restart starts them afresh rather than write tens of MiB a second.
 MAX_CORRELATION_STATE_BYTES = 16 << 20
+# How often a quiet follower looks whether a waiting sequence is due (its reorder window is seconds;
+# a trailing missing-event window can be an hour: not worth a wake-up per idle-flush tick).
+CORRELATION_TICK_S = 0.1
 
 
 class Correlation(Protocol):
@@ -144,8 +147,9 @@ def follow(
                 while not (controls.stop.is_set() or follower.at_end):
                     # While an event may be waiting for its idle time, wake each tick: a longer wait
                     # counts from the last wake-up, not from the event's records.
-                    pending = scanned_before <= last_data or (correlation is not None and correlation.waiting)
-                    batch = follower.read(timeout=tick if pending else idle / 2)
+                    pending = scanned_before <= last_data
+                    waiting = correlation is not None and correlation.waiting  # a sequence waits on time
+                    batch = follower.read(timeout=tick if pending else CORRELATION_TICK_S if waiting else idle / 2)
                     now = time.monotonic()
                     pipe.assembler.clock = now
                     rendered = bytearray()
@@ -161,8 +165,8 @@ def follow(
                         scanned_before, next_scan = now - idle, now + tick
                         for doc in pipe.expire_idle(scanned_before):
                             rendered += render(doc)
-                    if correlation is not None and correlation.waiting:
-                        rendered += correlation.tick(now)
+                    if waiting:
+                        rendered += correlation.tick(now)  # type: ignore[union-attr]
                     out.send(rendered)
                     if controls.reload.is_set():
                         controls.reload.clear()
