@@ -14,6 +14,7 @@ from enum import StrEnum
 
 GS = b"\x1d"  # ENRICHED: separates the raw record from auditd's interpretations
 BOM = b"\xef\xbb\xbf"  # RFC 5424 syslog may start a UTF-8 message with it
+_NO_VALUE = frozenset([b"", b"?", b"?,", b"(null)"])  # what a user-space message writes for a value it lacks
 
 # Fields the kernel may hex-encode (the "encoded" class of the audit field dictionary).
 # For these, quoted means literal and unquoted means hex (go-libaudit#13 / PR #17).
@@ -365,12 +366,24 @@ def _with_text(fields: dict[str, bytes], text: list[bytes]) -> dict[str, bytes]:
 
 
 def _merge_user_message(fields: dict[str, bytes]) -> None:
-    """User-space records carry their own key=value text inside ``msg='…'`` (the caller saw the quote)."""
+    """User-space records carry their own key=value text inside ``msg='…'`` (the caller saw the quote).
+
+    Where the message and the fields before it share a key (an AppArmor D-Bus USER_AVC's ``pid=`` of
+    the peer after dbus-daemon's own), the message's value wins, as in Elastic's normaliser, which
+    reads the pairs in order and lets a later one replace an earlier one; a message value that
+    carries nothing (``?``, empty, ``(null)``) is dropped there first, so it replaces nothing here.
+    Free text of both parts is kept, the outer words first.
+    """
     msg = fields["msg"]
     inner = msg[1:-1] if msg[-1:] == b"'" and len(msg) > 1 else msg[1:]
     parsed, _ = _scan_fields(inner.strip(b" "), detect_enrichment=False)
     for k, v in parsed.items():
-        fields.setdefault(k, v)
+        if k not in fields:
+            fields[k] = v
+        elif k == "_text":
+            fields[k] += b" " + v
+        elif unquote(v) not in _NO_VALUE:
+            fields[k] = v
 
 
 def split_enrichment(data: bytes) -> dict[str, str]:
