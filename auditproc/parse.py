@@ -22,6 +22,11 @@ ENCODED_FIELDS = frozenset(
     ["proctitle", "comm", "exe", "cwd", "name", "path", "dir", "file", "key", "data", "cmd", "acct", "grp", "saddr", "ocomm", "watch", "vm", "device", "cgroup", "new-disk", "old-disk", "new-chardev", "old-chardev", "new-fs", "old-fs", "invalid_context", "sw", "root_dir"]
 )
 
+# Two-word field names of the old LOGIN record → today's names (modern_login).
+_OLD_LOGIN_NAMES = (
+    (b" old auid=", b" old-auid="), (b" new auid=", b" auid="), (b" old ses=", b" old-ses="), (b" new ses=", b" ses="),
+)
+
 # Numeric record types as written by syslog/kernel-ring relays ("audit: type=1300 audit(…)").
 RECORD_TYPE_NAMES = {
     1006: "LOGIN", 1300: "SYSCALL", 1302: "PATH", 1306: "SOCKADDR", 1307: "CWD",
@@ -129,12 +134,15 @@ class Record:
 
     def _split(self) -> None:
         gs = self.raw.find(GS, self.body_at)
+        body = self.raw[self.body_at:] if gs < 0 else self.raw[self.body_at:gs]
+        if self.type == "LOGIN":
+            body = modern_login(body)
         if gs < 0:
-            fields, glued = split_fields(self.raw[self.body_at:])
+            fields, glued = split_fields(body)
             self._fields = fields
             self._enriched = split_enrichment(glued) if glued else {}
         else:
-            self._fields, _ = split_fields(self.raw[self.body_at:gs], detect_enrichment=False)
+            self._fields, _ = split_fields(body, detect_enrichment=False)
             self._enriched = split_enrichment(self.raw[gs + 1:])
         if self.truncated and self._fields:
             # The last token of a cut-off line is incomplete: never present half a value as whole.
@@ -287,6 +295,18 @@ def _starts_token(line: bytes, at: int) -> bool:
 
 
 # --- body -------------------------------------------------------------------
+
+
+def modern_login(body: bytes) -> bytes:
+    """A LOGIN body in today's field names: kernels before 3.13 or so wrote ``login pid=… uid=… old
+    auid=… new auid=… old ses=… new ses=…`` (two words per name), newer ones ``pid=… uid=… subj=…
+    old-auid=… auid=… tty=… old-ses=… ses=… res=…``. (go-libaudit rewrites the same words, to
+    ``old_auid``/``new_auid``, and its table reads both spellings.)"""
+    if body.startswith(b"login "):
+        body = body[6:]
+    for old, new in _OLD_LOGIN_NAMES:
+        body = body.replace(old, new, 1)
+    return body
 
 
 def split_fields(body: bytes, detect_enrichment: bool = True) -> tuple[dict[str, bytes], bytes]:

@@ -199,6 +199,48 @@ def test_user_message_fields_are_merged(line, expected):
     assert {key: rec.text(key) for key in expected} == expected
 
 
+# The LOGIN record in each kernel's format: the old two-word names (old auid=, new auid=, old ses=,
+# new ses=) are read as today's (old-auid, auid, old-ses, ses); the leading "login" word goes.
+LOGIN_RECORDS = [
+    (  # sepolgen corpus, 2006: no session ids yet
+        b"type=LOGIN msg=audit(1158585001.341:723): login pid=8294 uid=0 old auid=4294967295 new auid=0",
+        {"pid": b"8294", "uid": b"0", "old-auid": b"4294967295", "auid": b"0"},
+    ),
+    (  # a 2014 log (logstash's audit grok tests): the word and the session ids
+        b"type=LOGIN msg=audit(1415226156.531:2159626): login pid=15377 uid=1029 old auid=1029 new auid=0 "
+        b"old ses=2754 new ses=2763",
+        {"pid": b"15377", "uid": b"1029", "old-auid": b"1029", "auid": b"0", "old-ses": b"2754", "ses": b"2763"},
+    ),
+    (  # plaso corpus, 2012
+        b"type=LOGIN msg=audit(1337845201.174:94983): pid=25443 uid=0 old auid=4294967295 new auid=0 "
+        b"old ses=4294967295 new ses=1165",
+        {"pid": b"25443", "uid": b"0", "old-auid": b"4294967295", "auid": b"0", "old-ses": b"4294967295",
+         "ses": b"1165"},
+    ),
+    (  # a 3.x kernel's ring buffer through syslog, 2013: res= added
+        b"Dec  7 18:00:59 trinity kernel: type=1006 audit(1386435658.554:2): pid=1069 uid=0 old auid=4294967295 "
+        b"new auid=0 old ses=4294967295 new ses=1 res=1",
+        {"pid": b"1069", "uid": b"0", "old-auid": b"4294967295", "auid": b"0", "old-ses": b"4294967295",
+         "ses": b"1", "res": b"1"},
+    ),
+    (  # today's format (laurel corpus), unchanged
+        b"type=LOGIN msg=audit(1640027821.949:151316): pid=72605 uid=0 subj=unconfined old-auid=4294967295 auid=0 "
+        b"tty=(none) old-ses=4294967295 ses=325 res=1",
+        {"pid": b"72605", "uid": b"0", "subj": b"unconfined", "old-auid": b"4294967295", "auid": b"0",
+         "tty": b"(none)", "old-ses": b"4294967295", "ses": b"325", "res": b"1"},
+    ),
+    (  # the same words in another record type are free text, as before
+        b"type=USER_ACCT msg=audit(1.0:1): login pid=1 old auid=700 new auid=701",
+        {"pid": b"1", "auid": b"700", "_text": b"login old new"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), LOGIN_RECORDS, ids=[line[-20:].decode() for line, _ in LOGIN_RECORDS])
+def test_old_login_records_read_as_todays(line, expected):
+    assert parse_line(line).fields == expected
+
+
 @pytest.mark.parametrize(
     ("raw", "encoded", "expected"),
     [
