@@ -14,11 +14,17 @@ from enum import StrEnum
 
 GS = b"\x1d"  # ENRICHED: separates the raw record from auditd's interpretations
 BOM = b"\xef\xbb\xbf"  # RFC 5424 syslog may start a UTF-8 message with it
+_NO_VALUE = frozenset([b"", b"?", b"?,", b"(null)"])  # what a user-space message writes for a value it lacks
 
 # Fields the kernel may hex-encode (the "encoded" class of the audit field dictionary).
 # For these, quoted means literal and unquoted means hex (go-libaudit#13 / PR #17).
 ENCODED_FIELDS = frozenset(
     ["proctitle", "comm", "exe", "cwd", "name", "path", "dir", "file", "key", "data", "cmd", "acct", "grp", "saddr", "ocomm", "watch", "vm", "device", "cgroup", "new-disk", "old-disk", "new-chardev", "old-chardev", "new-fs", "old-fs", "invalid_context", "sw", "root_dir"]
+)
+
+# Two-word field names of the old LOGIN record → today's names (modern_login).
+_OLD_LOGIN_NAMES = (
+    (b" old auid=", b" old-auid="), (b" new auid=", b" auid="), (b" old ses=", b" old-ses="), (b" new ses=", b" ses="),
 )
 
 # Numeric record types as written by syslog/kernel-ring relays ("audit: type=1300 audit(…)").
@@ -128,12 +134,15 @@ class Record:
 
     def _split(self) -> None:
         gs = self.raw.find(GS, self.body_at)
+        body = self.raw[self.body_at:] if gs < 0 else self.raw[self.body_at:gs]
+        if self.type == "LOGIN":
+            body = modern_login(body)
         if gs < 0:
-            fields, glued = split_fields(self.raw[self.body_at:])
+            fields, glued = split_fields(body)
             self._fields = fields
             self._enriched = split_enrichment(glued) if glued else {}
         else:
-            self._fields, _ = split_fields(self.raw[self.body_at:gs], detect_enrichment=False)
+            self._fields, _ = split_fields(body, detect_enrichment=False)
             self._enriched = split_enrichment(self.raw[gs + 1:])
         if self.truncated and self._fields:
             # The last token of a cut-off line is incomplete: never present half a value as whole.
@@ -288,6 +297,18 @@ def _starts_token(line: bytes, at: int) -> bool:
 # --- body -------------------------------------------------------------------
 
 
+def modern_login(body: bytes) -> bytes:
+    """A LOGIN body in today's field names: kernels before 3.13 or so wrote ``login pid=… uid=… old
+    auid=… new auid=… old ses=… new ses=…`` (two words per name), newer ones ``pid=… uid=… subj=…
+    old-auid=… auid=… tty=… old-ses=… ses=… res=…``. (go-libaudit rewrites the same words, to
+    ``old_auid``/``new_auid``, and its table reads both spellings.)"""
+    if body.startswith(b"login "):
+        body = body[6:]
+    for old, new in _OLD_LOGIN_NAMES:
+        body = body.replace(old, new, 1)
+    return body
+
+
 def split_fields(body: bytes, detect_enrichment: bool = True) -> tuple[dict[str, bytes], bytes]:
     """Split a body into ``{key: raw value}``; also return enrichment glued on without a GS.
 
@@ -365,12 +386,24 @@ def _with_text(fields: dict[str, bytes], text: list[bytes]) -> dict[str, bytes]:
 
 
 def _merge_user_message(fields: dict[str, bytes]) -> None:
-    """User-space records carry their own key=value text inside ``msg='…'`` (the caller saw the quote)."""
+    """User-space records carry their own key=value text inside ``msg='…'`` (the caller saw the quote).
+
+    Where the message and the fields before it share a key (an AppArmor D-Bus USER_AVC's ``pid=`` of
+    the peer after dbus-daemon's own), the message's value wins, as in Elastic's normaliser, which
+    reads the pairs in order and lets a later one replace an earlier one; a message value that
+    carries nothing (``?``, empty, ``(null)``) is dropped there first, so it replaces nothing here.
+    Free text of both parts is kept, the outer words first.
+    """
     msg = fields["msg"]
     inner = msg[1:-1] if msg[-1:] == b"'" and len(msg) > 1 else msg[1:]
     parsed, _ = _scan_fields(inner.strip(b" "), detect_enrichment=False)
     for k, v in parsed.items():
-        fields.setdefault(k, v)
+        if k not in fields:
+            fields[k] = v
+        elif k == "_text":
+            fields[k] += b" " + v
+        elif unquote(v) not in _NO_VALUE:
+            fields[k] = v
 
 
 def split_enrichment(data: bytes) -> dict[str, str]:

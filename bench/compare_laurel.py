@@ -1,22 +1,26 @@
 """auditproc against laurel (and ausearch / python auparse) on sparse and exec-dense logs.
 
     .venv/bin/python bench/compare_laurel.py [--lines 1000000] [--profile both|sparse|dense]
-        [--log FILE] [--rounds 3] [--enriched]
+        [--log FILE] [--rounds 3] [--enriched] [--tool PREFIX ...]
 
 Generates a log per profile with bench/gen_log.py (sparse: 7 % of events are execs; dense:
 35 %, a host audited with ``-S execve``), or takes --log, then runs every tool once per round,
 rounds alternating between the tools (every other round in reverse order), output thrown away:
 
-* ``auditproc events -j 1`` and ``-j 2``, ``auditproc replay -j 1`` with the shipped rules and
-  with ``--all-rules --rules`` Elastic's Linux rules (skipped when that directory is absent);
+* ``auditproc events --category all`` (every event normalised, as laurel transforms every event)
+  with ``-j 1`` and ``-j 2``, ``auditproc events --category process -j 1`` (exec events only),
+  ``auditproc replay -j 1`` with the shipped rules and with ``--all-rules --rules`` Elastic's Linux
+  rules (skipped when that directory is absent);
 * laurel 0.5 as a filter: audit lines on stdin, JSON on stdout, from a temporary config
   (laurel is an auditd plugin and has no file-input mode); with enrichment switched off (no
   /proc lookups: the fair baseline for a replayed log) and with its default enrichment;
 * ``ausearch -if FILE --format raw`` and a python auparse loop, as reference points.
 
 Prints a Markdown table per log: medians of wall and CPU seconds (user+sys of the process and
-the children it waited for, from ``wait4``), lines/s and exec events/s by wall time, peak RSS
-(the largest single process, also for ``-j 2``) and CPU relative to laurel with enrichment off.
+the children it waited for, from ``wait4``), lines/s and events/s by wall time, peak RSS (the
+largest single process, also for ``-j 2``) and CPU relative to laurel with enrichment off; the
+load average before and after, since a shared host's neighbours slow every tool. ``--tool``
+keeps only the tools whose names start with one of the prefixes given (a short run).
 """
 
 from __future__ import annotations
@@ -165,11 +169,18 @@ def count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
-def count_exec_events(path: Path) -> int:
-    """SYSCALL records of execve (59) or execveat (322): one per exec event."""
+def count_events(path: Path) -> tuple[int, int]:
+    """(events, exec events): distinct ``audit(…)`` ids, and SYSCALL records of execve (59) or execveat (322)."""
+    ids: set[bytes] = set()
+    execs = 0
     with path.open("rb") as f:
-        return sum(1 for line in f
-                   if b"type=SYSCALL" in line and (b" syscall=59 " in line or b" syscall=322 " in line))
+        for line in f:
+            at = line.find(b"audit(")
+            if at >= 0:
+                ids.add(line[at + 6:line.find(b")", at)])
+            if b"type=SYSCALL" in line and (b" syscall=59 " in line or b" syscall=322 " in line):
+                execs += 1
+    return len(ids), execs
 
 
 def build_tools(log: Path, workdir: Path, auditproc: Path, elastic_rules: Path) -> tuple[list[Tool], list[str]]:
@@ -178,9 +189,10 @@ def build_tools(log: Path, workdir: Path, auditproc: Path, elastic_rules: Path) 
     missing: list[str] = []
     if auditproc.exists():
         ap = str(auditproc)
-        tools += [Tool("auditproc events -j 1", [ap, "events", "-j", "1", str(log)]),
-                  Tool("auditproc events -j 2", [ap, "events", "-j", "2", str(log)]),
-                  Tool("auditproc replay -j 1 (shipped rules)", [ap, "replay", "-j", "1", str(log)])]
+        tools += [Tool(f"auditproc events --category {category} -j {jobs}",
+                       [ap, "events", "--category", category, "-j", jobs, str(log)])
+                  for category, jobs in (("all", "1"), ("all", "2"), ("process", "1"))]
+        tools.append(Tool("auditproc replay -j 1 (shipped rules)", [ap, "replay", "-j", "1", str(log)]))
         if elastic_rules.is_dir():
             tools.append(Tool("auditproc replay -j 1 --all-rules (Elastic's Linux rules)",
                               [ap, "replay", "-j", "1", "--all-rules", "--rules", str(elastic_rules), str(log)]))
@@ -210,31 +222,43 @@ def build_tools(log: Path, workdir: Path, auditproc: Path, elastic_rules: Path) 
     return tools, missing
 
 
-def table(results: list[Result], lines: int, exec_events: int) -> str:
+def table(results: list[Result], lines: int, events: int, exec_events: int) -> str:
     """The Markdown table; CPU as well as wall time: on a shared host wall time also measures the neighbours."""
     baseline = next((r for r in results if r.tool.name == BASELINE), None)
     rows = [
-        f"| tool | wall s | CPU s | lines/s | exec events/s | peak RSS MB | CPU ÷ {BASELINE} |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| tool | wall s | CPU s | lines/s | events/s | exec events/s | peak RSS MB | CPU ÷ {BASELINE} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = f"{r.cpu / baseline.cpu:.2f}" if baseline and baseline.cpu > 0 else "–"
         rss = f"{r.max_rss_mb:.0f}" if r.max_rss_mb is not None else "–"
         rows.append(f"| {r.tool.name} | {r.wall:.2f} | {r.cpu:.2f} | {lines / r.wall:,.0f} | "
-                    f"{exec_events / r.wall:,.0f} | {rss} | {ratio} |")
+                    f"{events / r.wall:,.0f} | {exec_events / r.wall:,.0f} | {rss} | {ratio} |")
     return "\n".join(rows)
+
+
+def load() -> str:
+    """The 1-minute load average, or "?" where the platform has none."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
 
 
 def compare(log: Path, described: str, args: argparse.Namespace, workdir: Path) -> None:
     """Time every tool on ``log`` and print the section for it."""
-    lines, exec_events = count_lines(log), count_exec_events(log)
+    lines, (events, exec_events) = count_lines(log), count_events(log)
     tools, missing = build_tools(log, workdir, args.auditproc, args.elastic_rules)
+    if args.tool:
+        tools = [t for t in tools if t.name.startswith(tuple(args.tool))]
     print(f"timing {len(tools)} tools on {described}, {args.rounds} rounds ...", file=sys.stderr)
+    load_before = load()
     results = measure(tools, args.rounds)
     print(f"\n### {described}\n")
-    print(f"- {lines:,} lines, {exec_events:,} exec events, {log.stat().st_size / 1e6:.1f} MB; "
-          f"medians of {args.rounds} alternating rounds, output to /dev/null\n")
-    print(table(results, lines, exec_events))
+    print(f"- {lines:,} lines, {events:,} events of which {exec_events:,} execs, {log.stat().st_size / 1e6:.1f} MB; "
+          f"medians of {args.rounds} alternating rounds, output to /dev/null; "
+          f"load average {load_before} before, {load()} after\n")
+    print(table(results, lines, events, exec_events))
     print()
     for note in missing:
         print(f"- skipped: {note}")
@@ -252,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, medians kept (default 3)")
     parser.add_argument("--auditproc", type=Path, default=DEFAULT_AUDITPROC, help="auditproc console script")
     parser.add_argument("--elastic-rules", type=Path, default=ELASTIC_LINUX, help="Elastic's Linux rules directory")
+    parser.add_argument("--tool", action="append", metavar="PREFIX",
+                        help="only the tools whose names start with PREFIX (repeatable; default all)")
     args = parser.parse_args(argv)
 
     print(f"\n## auditproc vs laurel — measured on {datetime.date.today().isoformat()}\n")

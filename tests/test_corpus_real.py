@@ -1,7 +1,9 @@
 """The real-log corpus (``<repo>/../shared/corpus/real``): no crash, valid JSON, and grouping
 that agrees with audit-userspace's auparse except where the difference is documented below.
 
-auparse runs under the system Python (python3-audit), once for all files, in a subprocess.
+Events are grouped as ``replay`` groups them with every event kind selected (``--category all``):
+every record of every type, not only exec events. auparse runs under the system Python
+(python3-audit), once for all files, in a subprocess.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from auditproc.assemble import Assembler, AuditEvent
-from auditproc.parse import ParseError, parse_line
-from auditproc.pipeline import PipelineSettings, Reporter, RunStats, iter_documents
-from auditproc.sources import read_lines
+from auditproc.assemble import AuditEvent
+from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats, feed_inputs, iter_documents
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "real"
@@ -39,11 +39,13 @@ Key = tuple[str | None, str | None, tuple[str, ...]]
 
 @dataclass(frozen=True)
 class Split:
-    """auparse splits one of our events (same node and id) into ``parts``, in this order."""
+    """auparse splits one of our events (same node and id) into ``parts``; ``relayed``: records of
+    ours from syslog-relayed lines, which auparse does not read."""
 
     id: str
     ours: tuple[str, ...]
     parts: tuple[tuple[str, ...], ...]
+    relayed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,11 @@ class AuparseOnly:
 
 
 @dataclass(frozen=True)
-class EventCounts:
-    """Differences too pervasive to list: only the number of events on each side is pinned."""
+class OursOnly:
+    """An event we read and auparse does not (a syslog-relayed line, ``kernel: audit: type=1400 audit(…)``)."""
 
-    ours: int
-    auparse: int
+    id: str
+    types: tuple[str, ...]
 
 
 _OVERTAKEN = (
@@ -75,7 +77,7 @@ _LOGIN_SPLIT = (
 
 # Every known disagreement with auparse: file → (reason, expected differences). Each entry is
 # checked exactly; a file not listed here must agree record for record.
-EXPLAINED: dict[str, tuple[str, list[Split | AuparseOnly | EventCounts]]] = {
+EXPLAINED: dict[str, tuple[str, list[Split | AuparseOnly | OursOnly]]] = {
     "audit-userspace/auparse/test/test.log": (
         _LOGIN_SPLIT,
         [Split("1170021601.343:296", ("LOGIN", "SYSCALL", "PROCTITLE"), (("LOGIN",), ("SYSCALL", "PROCTITLE")))],
@@ -134,28 +136,51 @@ EXPLAINED: dict[str, tuple[str, list[Split | AuparseOnly | EventCounts]]] = {
         [AuparseOnly("1337845201", ("WRONGDATE",)), AuparseOnly("1337845333.174:94984", ("",))],
     ),
     "apparmor.d/tests/testdata/logs/audit.log": (
-        "anonymised: nearly every line has id 1111111111.111:1111, so grouping is by accident of "
-        "the age window (auparse 2 s, ours 5 s) and ids jump by centuries (11111111111.111:111); "
-        "we also read the 12 syslog/kernel-ring relay lines ('kernel: audit: type=1400 audit(…)') "
-        "that auparse skips",
-        [EventCounts(ours=12, auparse=7)],
+        "anonymised: most lines share the id 1111111111.111:1111, which is one event for us; auparse "
+        "splits it where a user-space USER_AVC (type < 1300) completes an event. We also read the 12 "
+        "syslog/kernel-ring relay lines ('kernel: audit: type=1400 audit(…)') that auparse skips: 3 "
+        "join the shared id, 9 are events of their own",
+        [
+            Split(
+                "1111111111.111:1111",
+                ("BPF", *("AVC",) * 8, "BPF", "AVC", *("BPF",) * 2, *("AVC",) * 4, *("BPF",) * 2, *("AVC",) * 2,
+                 "BPF", *("AVC",) * 4, "BPF", "AVC", "USER_AVC", "AVC", *("USER_AVC",) * 2, *("AVC",) * 2,
+                 *("UNKNOWN[1107]",) * 2, *("AVC",) * 8),
+                (("BPF", *("AVC",) * 8, "BPF", "AVC", *("BPF",) * 2, *("AVC",) * 4, *("BPF",) * 2, *("AVC",) * 2,
+                  "BPF", *("AVC",) * 4, "BPF", "AVC", "USER_AVC"),
+                 ("USER_AVC",), ("AVC", "USER_AVC"), ("AVC",) * 4, ("AVC",) * 5),
+                relayed=("UNKNOWN[1107]", "UNKNOWN[1107]", "AVC"),
+            ),
+            *(OursOnly(id, ("AVC",)) for id in (
+                "11111111111.111:111", "1689714302.008:1693", "1689714302.008:1694", "1689714302.008:1695",
+                "1689714302.008:1696", "1689779263.198:3384", "1689779263.198:3385", "1689779263.106:3379",
+                "1689779263.106:3380")),
+        ],
     ),
 }
 
 
-def group_with_assembler(path: Path) -> list[AuditEvent]:
-    """Every event our Assembler builds from a file, with no type or syscall filter."""
-    events: list[AuditEvent] = []
-    asm = Assembler(events.append)
-    with path.open("rb") as stream:
-        for line in read_lines(stream):
-            if not line:
-                continue
-            rec = parse_line(line)
-            if not isinstance(rec, ParseError):
-                asm.push(rec)
-    asm.flush()
-    return events
+def replay_events(path: Path) -> list[tuple[AuditEvent, dict | None]]:
+    """Every event ``replay`` completes from a file with every kind selected (its assembler filter,
+    its parser's skipping), each with its document before enrichment (None: it makes none)."""
+    pipe = ExecPipeline(PipelineSettings(kinds=None), RunStats(), Reporter(io.StringIO()), enrich=False)
+    build = pipe.normalizer.document
+    seen: list[tuple[AuditEvent, dict | None]] = []
+
+    def document(event: AuditEvent) -> dict | None:
+        doc = build(event)
+        seen.append((event, doc))
+        return doc
+
+    pipe.normalizer.document = document  # type: ignore[method-assign]
+    for _ in feed_inputs(pipe, [str(path)]):
+        pass
+    return seen
+
+
+def replay_grouping(path: Path) -> list[AuditEvent]:
+    """The events of ``replay_events``, without their documents."""
+    return [event for event, _ in replay_events(path)]
 
 
 def our_keys(events: list[AuditEvent]) -> Counter[Key]:
@@ -211,9 +236,9 @@ SOURCES = _sources_facts()
 
 @pytest.mark.parametrize("name", FILES)
 def test_pipeline_reads_file_and_emits_valid_json(name: str) -> None:
-    """`auditproc events` machinery: no exception, every line counted, every doc JSON-safe."""
+    """`auditproc events --category all` machinery: no exception, every line counted, every doc JSON-safe."""
     stats = RunStats()
-    docs = list(iter_documents([str(CORPUS / name)], PipelineSettings(), stats, Reporter(io.StringIO())))
+    docs = list(iter_documents([str(CORPUS / name)], PipelineSettings(kinds=None), stats, Reporter(io.StringIO())))
     for doc in docs:
         assert orjson.loads(orjson.dumps(doc)) == doc
     assert stats.input_errors == 0
@@ -248,21 +273,18 @@ def test_grouping_agrees_with_auparse(name: str, auparse_events: dict[str, list[
     assert isinstance(reference, list), f"auparse failed on {name}: {reference}"
     if name in SOURCES:  # the reference script sees what SOURCES.md recorded from auparse
         assert len(reference) == SOURCES[name][1]
-    ours = our_keys(group_with_assembler(CORPUS / name))
+    ours = our_keys(replay_grouping(CORPUS / name))
     theirs = auparse_keys(reference)
     reason, differences = EXPLAINED.get(name, ("", []))
-    if any(isinstance(d, EventCounts) for d in differences):
-        (counts,) = differences
-        assert (sum(ours.values()), sum(theirs.values())) == (counts.ours, counts.auparse), reason
-        return
     expected = Counter(ours)
     for diff in differences:
-        if isinstance(diff, Split):
-            mine = (None, diff.id, diff.ours)
-            assert expected[mine] >= 1, f"no event {diff.id} {diff.ours} of ours to split ({reason})"
-            assert sorted(t for part in diff.parts for t in part) == sorted(diff.ours)
-            expected[mine] -= 1
-            expected.update((None, diff.id, part) for part in diff.parts)
-        elif isinstance(diff, AuparseOnly):
+        if isinstance(diff, AuparseOnly):
             expected[(None, diff.id, diff.types)] += 1
+            continue
+        mine = (None, diff.id, diff.ours if isinstance(diff, Split) else diff.types)
+        assert expected[mine] >= 1, f"no event {mine} of ours ({reason})"
+        expected[mine] -= 1
+        if isinstance(diff, Split):
+            assert sorted(t for part in (*diff.parts, diff.relayed) for t in part) == sorted(diff.ours)
+            expected.update((None, diff.id, part) for part in diff.parts)
     assert +expected == theirs, reason or "unexplained disagreement with auparse"

@@ -141,13 +141,104 @@ def test_stream_parser_caches_only_what_is_equal():
     assert second.fields == {"cwd": b'"/"'}
 
 
-def test_user_message_fields_are_merged():
-    rec = parse_line(
-        b"type=USER_CMD msg=audit(1.0:1): pid=1200 uid=1000 msg=' cwd=\"/home/ann\" cmd=6C73202D6C61 terminal=pts/1 res=success'"
-    )
-    assert rec.text("cmd") == "ls -la"
-    assert rec.text("cwd") == "/home/ann"
-    assert rec.text("pid") == "1200"  # the kernel's own field wins over the message's
+# User-space records: the fields before msg='…' and the message's own. Where both name a key, the
+# message's value wins, as go-libaudit (Elastic's normaliser) reads the pairs in order, a later one
+# replacing an earlier one; a message value that carries nothing replaces nothing (go-libaudit drops it).
+USER_MESSAGES = [
+    (  # sudo, as auditd-format.md §2.5 gives it: no shared key, the outer pid and uid stay
+        b"type=USER_CMD msg=audit(1700000100.500:4300): pid=1200 uid=1000 auid=1000 ses=7 subj=unconfined "
+        b"msg=' cwd=\"/home/ann\" cmd=6C73202D6C61 exe=\"/usr/bin/sudo\" terminal=pts/1 res=success'",
+        {"pid": "1200", "uid": "1000", "auid": "1000", "ses": "7", "subj": "unconfined", "cmd": "ls -la",
+         "cwd": "/home/ann", "terminal": "pts/1", "res": "success"},
+    ),
+    (  # sshd: outer pid/uid/auid/ses, inner op/acct/exe/hostname/addr/terminal/res
+        b"type=USER_LOGIN msg=audit(1553501549.148:110544844): pid=374 uid=0 auid=4294967295 ses=4294967295 "
+        b"msg='op=login acct=\"(unknown)\" exe=\"/usr/sbin/sshd\" hostname=localhost addr=1.128.3.4 terminal=ssh res=failed'",
+        {"pid": "374", "uid": "0", "auid": "4294967295", "acct": "(unknown)", "addr": "1.128.3.4", "res": "failed"},
+    ),
+    (  # AppArmor's D-Bus mediation (apparmor.d corpus): dbus-daemon's pid outside, the peer's inside
+        b"type=USER_AVC msg=audit(1111111111.111:1111): pid=1648 uid=102 auid=4294967295 ses=4294967295 subj=? "
+        b"msg='apparmor=\"ALLOWED\" operation=\"dbus_method_call\"  bus=\"system\" path=\"/org/freedesktop/DBus\" "
+        b"interface=\"org.freedesktop.DBus\" member=\"AddMatch\" mask=\"send\" name=\"org.freedesktop.DBus\" pid=1667 "
+        b"label=\"power-profiles-daemon\" peer_label=\"dbus-daemon\"  exe=\"/usr/bin/dbus-daemon\" sauid=102 hostname=? "
+        b"addr=? terminal=?'",
+        {"pid": "1667", "uid": "102", "label": "power-profiles-daemon", "exe": "/usr/bin/dbus-daemon"},
+    ),
+    (  # systemd's SELinux access check: the caller's ids inside, systemd's outside
+        b"type=USER_AVC msg=audit(1700000200.000:5100): pid=1 uid=0 auid=4294967295 ses=4294967295 "
+        b"subj=system_u:system_r:init_t:s0 msg='avc:  denied  { status } for auid=1000 uid=1000 gid=1000 "
+        b"cmdline=\"systemctl status cron\" scontext=user_u:user_r:user_t:s0 tcontext=system_u:system_r:init_t:s0 "
+        b"tclass=system permissive=0 exe=\"/usr/lib/systemd/systemd\" sauid=0 hostname=? addr=? terminal=?'",
+        {"pid": "1", "uid": "1000", "auid": "1000", "gid": "1000", "ses": "4294967295",
+         "subj": "system_u:system_r:init_t:s0", "_text": "avc: denied { status } for"},
+    ),
+    (  # gdm in 2006 (sepolgen corpus): the user's uid inside, read as go-libaudit reads it, colon and all
+        b"type=USER_LOGIN msg=audit(1162850424.260:1059): user pid=4697 uid=0 auid=500 "
+        b"subj=system_u:system_r:xdm_t:s0-s0:c0.c1023 msg='uid=500: exe=\"/usr/sbin/gdm-binary\" "
+        b"(hostname=localhost.localdomain, addr=127.0.0.1, terminal=:0 res=success)'",
+        {"pid": "4697", "uid": "500:", "auid": "500", "exe": "/usr/sbin/gdm-binary", "_text": "user"},
+    ),
+    (  # two records spliced (linux-audit-parser-rs corpus): the message's op wins
+        b"type=DAEMON_END msg=audit(1724970459.096:8216): op=terminate auid=0 pid=12333 subj=24970459.090:670): "
+        b"pid=12323 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:session_open grantors=pam_keyinit,pam_limits "
+        b"acct=\"root\" exe=\"/usr/bin/sudo\" hostname=? addr=? terminal=/dev/pts/0 res=success' res=success",
+        {"op": "PAM:session_open", "pid": "12333", "acct": "root", "hostname": "?", "res": "success"},
+    ),
+    (  # a message value that carries nothing keeps the outer one (no real record seen doing this)
+        b"type=USER_ACCT msg=audit(1700000300.000:5200): pid=2000 uid=0 auid=1000 ses=3 "
+        b"msg='op=PAM:accounting grantors=pam_unix acct=\"ann\" uid=? ses=(null) exe=\"/usr/bin/su\" res=success'",
+        {"uid": "0", "ses": "3", "acct": "ann"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), USER_MESSAGES,
+                         ids=[f"{line[5:line.index(b' ')].decode()}-{n}" for n, (line, _) in enumerate(USER_MESSAGES)])
+def test_user_message_fields_are_merged(line, expected):
+    rec = parse_line(line)
+    assert {key: rec.text(key) for key in expected} == expected
+
+
+# The LOGIN record in each kernel's format: the old two-word names (old auid=, new auid=, old ses=,
+# new ses=) are read as today's (old-auid, auid, old-ses, ses); the leading "login" word goes.
+LOGIN_RECORDS = [
+    (  # sepolgen corpus, 2006: no session ids yet
+        b"type=LOGIN msg=audit(1158585001.341:723): login pid=8294 uid=0 old auid=4294967295 new auid=0",
+        {"pid": b"8294", "uid": b"0", "old-auid": b"4294967295", "auid": b"0"},
+    ),
+    (  # a 2014 log (logstash's audit grok tests): the word and the session ids
+        b"type=LOGIN msg=audit(1415226156.531:2159626): login pid=15377 uid=1029 old auid=1029 new auid=0 "
+        b"old ses=2754 new ses=2763",
+        {"pid": b"15377", "uid": b"1029", "old-auid": b"1029", "auid": b"0", "old-ses": b"2754", "ses": b"2763"},
+    ),
+    (  # plaso corpus, 2012
+        b"type=LOGIN msg=audit(1337845201.174:94983): pid=25443 uid=0 old auid=4294967295 new auid=0 "
+        b"old ses=4294967295 new ses=1165",
+        {"pid": b"25443", "uid": b"0", "old-auid": b"4294967295", "auid": b"0", "old-ses": b"4294967295",
+         "ses": b"1165"},
+    ),
+    (  # a 3.x kernel's ring buffer through syslog, 2013: res= added
+        b"Dec  7 18:00:59 trinity kernel: type=1006 audit(1386435658.554:2): pid=1069 uid=0 old auid=4294967295 "
+        b"new auid=0 old ses=4294967295 new ses=1 res=1",
+        {"pid": b"1069", "uid": b"0", "old-auid": b"4294967295", "auid": b"0", "old-ses": b"4294967295",
+         "ses": b"1", "res": b"1"},
+    ),
+    (  # today's format (laurel corpus), unchanged
+        b"type=LOGIN msg=audit(1640027821.949:151316): pid=72605 uid=0 subj=unconfined old-auid=4294967295 auid=0 "
+        b"tty=(none) old-ses=4294967295 ses=325 res=1",
+        {"pid": b"72605", "uid": b"0", "subj": b"unconfined", "old-auid": b"4294967295", "auid": b"0",
+         "tty": b"(none)", "old-ses": b"4294967295", "ses": b"325", "res": b"1"},
+    ),
+    (  # the same words in another record type are free text, as before
+        b"type=USER_ACCT msg=audit(1.0:1): login pid=1 old auid=700 new auid=701",
+        {"pid": b"1", "auid": b"700", "_text": b"login old new"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), LOGIN_RECORDS, ids=[line[-20:].decode() for line, _ in LOGIN_RECORDS])
+def test_old_login_records_read_as_todays(line, expected):
+    assert parse_line(line).fields == expected
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from auditproc.cli import app
 from tests.conftest import ELASTIC_LINUX, REPO, needs_elastic
-from tests.test_corpus_real import group_with_assembler
+from tests.test_corpus_real import replay_grouping
 
 WITNESSES = REPO / "tests" / "witnesses"
 AUPARSE_SCRIPT = REPO / "tests" / "reference" / "auparse_events.py"
@@ -162,5 +162,5 @@ def test_auparse_groups_the_witness_as_intended(log: str, auparse_events: dict[s
 
 @pytest.mark.parametrize("log", ALL_LOGS)
 def test_assembler_groups_the_witness_as_intended(log: str) -> None:
-    got = [(int(e.id.rsplit(b":", 1)[1]), tuple(r.type for r in e.records)) for e in group_with_assembler(WITNESSES / log)]
+    got = [(int(e.id.rsplit(b":", 1)[1]), tuple(r.type for r in e.records)) for e in replay_grouping(WITNESSES / log)]
     assert sorted(got) == sorted(intended_events(WITNESSES / log))

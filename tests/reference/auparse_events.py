@@ -6,6 +6,9 @@ Run with the system Python that has python3-audit (never import auparse into the
         prints a JSON list of events: {"id": "SEC.MS:SERIAL", "node": ..., "types": [...]}
     /usr/bin/python3 tests/reference/auparse_events.py --each FILE...
         prints one JSON object {FILE: [events...] or {"error": "..."}} (one process for many files)
+    /usr/bin/python3 tests/reference/auparse_events.py --interpret < EVENTS.json
+        reads a JSON list of events, each a list of record lines, and prints per event auparse's
+        reading of those lines alone: {"syscall": name or null, "fields": [field names]}
 """
 
 from __future__ import annotations
@@ -48,6 +51,36 @@ def events_of(path: str) -> list[dict]:
     return out
 
 
+def interpret(lines: list[str]) -> dict:
+    """auparse's reading of one event's lines: the name of its first SYSCALL's syscall (auparse's own
+    per-arch table) and the names of every field of every record (AVC verdicts become seresult)."""
+    au = auparse.AuParser(auparse.AUSOURCE_BUFFER, "".join(line + "\n" for line in lines))
+    syscall = None
+    fields: set[str] = set()
+    while au.parse_next_event():  # auparse may split the lines into several events
+        if not au.first_record():
+            continue
+        while True:
+            if au.first_field():
+                while True:
+                    try:
+                        name = au.get_field_name()
+                    except RuntimeError:  # a token auparse could not name
+                        name = None
+                    if name is not None:
+                        fields.add(name)
+                        if name == "syscall" and syscall is None and au.get_type_name() == "SYSCALL":
+                            # A log written by `ausearch -i` already names it (syscall=execve), which
+                            # auparse would read as number 0 (read).
+                            raw = au.get_field_str()
+                            syscall = au.interpret_field() if raw.isdigit() else raw
+                    if not au.next_field():
+                        break
+            if not au.next_record():
+                break
+    return {"syscall": syscall, "fields": sorted(fields)}
+
+
 def main(argv: list[str]) -> int:
     """Command-line entry point; see the module docstring."""
     if argv[:1] == ["--each"]:
@@ -58,6 +91,8 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
                 result[path] = {"error": f"{type(exc).__name__}: {exc}"}
         json.dump(result, sys.stdout)
+    elif argv == ["--interpret"]:
+        json.dump([interpret(lines) for lines in json.load(sys.stdin)], sys.stdout)
     elif len(argv) == 1:
         json.dump(events_of(argv[0]), sys.stdout)
     else:
