@@ -20,7 +20,7 @@ from auditproc.assemble import (
     EventKey,
 )
 from auditproc.identity import UserDb
-from auditproc.normalize import EXEC_DATASET, EcsSettings, Normalizer, endpoint_profile
+from auditproc.normalize import EXEC_DATASET, EXIT_ACTION, EcsSettings, Normalizer, endpoint_profile
 from auditproc.normalize.vocabulary import Normalization
 from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable, TableStep
@@ -265,6 +265,8 @@ class ExecPipeline:
                 if pid is not None:
                     yield pid
                 continue
+            # An exit_group document (the activity kind's) is enriched before its process is forgotten.
+            ended = normalizer.ended_pid(event) if doc["event"].get("action") == EXIT_ACTION else None
             if doc["event"]["dataset"] == EXEC_DATASET:
                 stats.exec_events += 1
             else:
@@ -276,6 +278,8 @@ class ExecPipeline:
             if emitted is not None:
                 emitted.append((event.position, event.key))
             yield doc
+            if ended is not None:
+                yield ended
 
     def enrich(self, doc: dict, step: TableStep | None = None) -> None:
         """Parent process (``step``: its table step, when already known), user names, the ECS profile."""

@@ -20,6 +20,7 @@ from auditproc.normalize.process import (
 )
 from auditproc.normalize.process import (
     EXEC_RECORD_TYPES,
+    EXEC_SYSCALLS,
     PROCESS_SYSCALLS,
     endpoint_profile,
     exec_document,
@@ -31,7 +32,7 @@ from auditproc.normalize.vocabulary import CATCH_ALL, RECORD_TYPES, Normalizatio
 from auditproc.parse import Record
 
 __all__ = [
-    "ECS_VERSION", "EXEC_DATASET", "KINDS", "EcsSettings", "EventKind", "Normalizer", "endpoint_profile", "format_timestamp",
+    "ECS_VERSION", "EXEC_DATASET", "EXIT_ACTION", "KINDS", "EcsSettings", "EventKind", "Normalizer", "endpoint_profile", "format_timestamp",
 ]
 
 Builder = Callable[[AuditEvent, EcsSettings], "dict | None"]
@@ -63,7 +64,8 @@ class EventKind:
 PROCESS = EventKind(
     name="process",
     categories=frozenset({"process"}),
-    # exit_group events build no document: they tell the process table a pid ended.
+    # exit_group events tell the process table a pid ended; the activity kind, when selected, also
+    # builds their document (Normalizer: a later kind takes a syscall over from an earlier one).
     syscalls=PROCESS_SYSCALLS,
     opening_types=frozenset({"EXECVE"}),  # an exec whose SYSCALL record was lost
     reads=EXEC_RECORD_TYPES,
@@ -80,7 +82,7 @@ def _trail_kinds() -> tuple[EventKind, ...]:
     syscalls: dict[str, set[str]] = {}
     types: dict[str, set[str]] = {}
     categories: dict[str, set[str]] = {}
-    for name in ALL_NAMES - PROCESS_SYSCALLS:
+    for name in ALL_NAMES - EXEC_SYSCALLS:  # exit_group too: the process kind keeps it only for the table
         row = for_syscall(name)
         syscalls.setdefault(_kind_name(row), set()).add(name)
         categories.setdefault(_kind_name(row), set()).update(row.categories)
@@ -104,6 +106,7 @@ def _trail_kinds() -> tuple[EventKind, ...]:
 
 
 KINDS: tuple[EventKind, ...] = (PROCESS, *_trail_kinds())
+EXIT_ACTION = for_syscall("exit_group").action  # the event.action of an exit_group document
 KIND_NAMES = tuple(kind.name for kind in KINDS)
 TRAIL_KIND_NAMES = KIND_NAMES[1:]
 # Auditbeat adds the login's result to USER_LOGIN's event.type (trail.py).

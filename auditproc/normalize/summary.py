@@ -158,7 +158,8 @@ def summarize(
         value = data.first(keys)
         if value is not None:
             obj[slot] = value
-    how = data.first(row.how) or how
+    # "syscall" names the syscall (Elastic's data holds its name there, the record its number).
+    how = (syscall if row.how[:1] == ("syscall",) else data.first(row.how)) or how
 
     out: dict = {"event": {"category": categories, "type": types}}
     if row.action:

@@ -139,8 +139,12 @@ ROWS = [
     Expected("setuid", {
         "event.action": "changed-identity-of", "event.category": ["process"], "event.type": ["change"],
         "user.id": "1000", "user.effective.id": "0", "process.name": "setuids",
-        "process.executable": "/tmp/setuids",
-    }, (f"{BEATS}setuid.log-expected.json (syscall 105)",)),
+        "process.executable": "/tmp/setuids", "auditd.summary.how": "setuid",
+    }, (f"{BEATS}setuid.log-expected.json (syscall 105)", f"{YAML}: 'how: syscall', the syscall's name")),
+    Expected("exit_group", {
+        "event.action": "end", "event.category": ["process"], "event.type": ["end"],
+        "auditd.data.syscall": "exit_group", "auditd.summary.how": "exit_group", "process.pid": 700,
+    }, (f"{YAML}: exit_group row, ecs-process type end, how: syscall",)),
     Expected("kill", {
         "event.action": "killed-pid", "event.category": ["process"], "event.type": ["end"],
         "auditd.data.syscall": "kill", "auditd.data.a1": "f",
