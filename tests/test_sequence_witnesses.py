@@ -176,3 +176,40 @@ def test_supplied_fields_turn_the_near_miss_into_a_match(stem: str) -> None:
             for dotted, value in supplied.fields:
                 put(doc, dotted, value)
     assert matches(stem, docs) == list(supplied.matches)
+
+
+# --- through replay: the rule file as it ships, alerts as Kibana shapes them ------------------------
+
+
+def replayed_matches(witness: SequenceWitness, log: Path) -> list[Match]:
+    """The matches ``auditproc replay --rules <the rule file>`` alerts on: per shell alert, in output order,
+    the serials of its building blocks."""
+    result = CliRunner().invoke(app, [
+        "replay", "-q", "-j", "1", "--host-id", HOST_ID, "--ecs-profile", witness.profile,
+        "--rules", str(ELASTIC_LINUX / f"{witness.stem}.toml"), str(log),
+    ])
+    assert result.exit_code == 0, result.output
+    alerts = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert {alert["rule"]["id"] for alert in alerts} <= {witness.rule_id}
+    blocks: dict[str, list[int]] = {}
+    shells = []
+    for alert in alerts:
+        group = alert["auditproc"]["alert"]["group"]
+        if "index" in group:
+            blocks.setdefault(group["id"], []).append(alert["event"]["sequence"])
+        else:
+            shells.append(group["id"])
+    assert sorted(shells) == sorted(blocks)
+    return [tuple(blocks[group]) for group in shells]
+
+
+@needs_elastic
+@pytest.mark.parametrize("witness", WITH_FIRES, ids=lambda w: w.stem)
+def test_replay_alerts_on_every_witness_match(witness: SequenceWitness) -> None:
+    assert replayed_matches(witness, WITNESSES / witness.stem / "fires.log") == list(witness.matches)
+
+
+@needs_elastic
+@pytest.mark.parametrize("witness", SEQUENCE_WITNESSES, ids=lambda w: w.stem)
+def test_replay_is_silent_on_the_near_misses(witness: SequenceWitness) -> None:
+    assert replayed_matches(witness, WITNESSES / witness.stem / "misses.log") == []

@@ -6,7 +6,7 @@ shares is built in ``common``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from auditproc.assemble import AuditEvent
 from auditproc.normalize.common import (
@@ -157,7 +157,7 @@ def execve_argv(records: list[Record], max_bytes: int) -> tuple[list[str], int |
     """
     values = _kernel_argv(records[0]) if len(records) == 1 else None
     if values is not None:
-        return _decode_argv([(value,) for value in values], len(values), max_bytes)
+        return _decode_argv([(value,) for value in values], len(values), len(values), max_bytes)
     return _decode_argv(*_argv_pieces(records), max_bytes)
 
 
@@ -188,8 +188,10 @@ def _kernel_argv(record: Record) -> list[bytes] | None:
     return values if head[5:] == b"%d" % len(values) else None
 
 
-def _argv_pieces(records: list[Record]) -> tuple[list[list[bytes]], int | None]:
-    """Each argument's raw pieces (one, its chunks in order, or none for a hole) and argc as reported."""
+def _argv_pieces(records: list[Record]) -> tuple[Iterator[list[bytes]], int, int | None]:
+    """Each argument's raw pieces (one, its chunks in order, or none for a hole), lazily: a forged index
+    (a4000000000=…) makes billions of holes, of which decoding takes only what fits its budget; the
+    number of arguments; argc as reported."""
     argc: int | None = None
     plain: dict[int, bytes] = {}
     chunks: dict[int, dict[int, bytes]] = {}
@@ -212,16 +214,15 @@ def _argv_pieces(records: list[Record]) -> tuple[list[list[bytes]], int | None]:
     # Holes between arguments are empty arguments the kernel left out (audit-userspace#57), but
     # nothing is invented past the last one present: a forged argc=4000000000 costs nothing.
     count = max(max(plain, default=-1) + 1, max(chunks, default=-1) + 1)
-    pieces = [[plain[i]] if i in plain else [chunks[i][k] for k in sorted(chunks[i])] if i in chunks else []
-              for i in range(count)]
-    return pieces, argc
+    pieces = ([plain[i]] if i in plain else [chunks[i][k] for k in sorted(chunks[i])] if i in chunks else []
+              for i in range(count))
+    return pieces, count, argc
 
 
 def _decode_argv(
-    pieces: Sequence[Sequence[bytes]], argc: int | None, max_bytes: int
+    pieces: Iterable[Sequence[bytes]], count: int, argc: int | None, max_bytes: int
 ) -> tuple[list[str], int | None, str]:
-    """Decode each argument's pieces (quoted, or hex), within ``max_bytes`` in all."""
-    count = len(pieces)
+    """Decode the pieces of each of ``count`` arguments (quoted, or hex), within ``max_bytes`` in all."""
     args: list[str] = []
     budget = max_bytes
     note = ""
