@@ -194,7 +194,8 @@ class Normalizer:
 
     def _syscall_kind(self, rec: Record) -> EventKind | None:
         name = syscall_name(*rec.arch_and_syscall())
-        return self._by_syscall.get(name, self._catch_all) if name is not None else self._catch_all
+        # The catch-all row is for syscalls no table names; a named one whose row no rule needs is not built.
+        return self._by_syscall.get(name) if name in ALL_NAMES else self._catch_all
 
     def wanted_syscall(self, rec: Record) -> bool:
         """Whether a SYSCALL record's event is one a selected kind builds (asked once per event)."""
