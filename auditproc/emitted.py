@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from auditproc.normalize import TRAIL_KIND_NAMES, trail_rows
+from auditproc.normalize import ENDPOINT_ACTIONS, TRAIL_KIND_NAMES, trail_rows
 from auditproc.normalize.common import ECS_VERSION
 from auditproc.normalize.syscalls import ARCH_NAMES
 from auditproc.normalize.vocabulary import Normalization
@@ -70,6 +70,10 @@ class Category:
     values: Mapping[str, frozenset[str]]
     profile_values: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
 
+    def closed(self, profile: str) -> dict[str, frozenset[str]]:
+        """Return the fields this category closes under ``profile``, with their values."""
+        return {**self.values, **self.profile_values.get(profile, {})}
+
 
 # What exec documents (the process kind) hold.
 EXEC_CATEGORIES: Mapping[str, Category] = {
@@ -112,10 +116,14 @@ def kind_categories(kind: str, row: Normalization | None = None) -> dict[str, Ca
     actions, types and dataset."""
     out: dict[str, Category] = {}
     for category, actions, types in trail_rows(kind, row):
-        out[category] = Category(_TRAIL_FIELDS, {
-            "event.action": frozenset(actions), "event.type": frozenset(types),
-            "event.dataset": frozenset({f"auditproc.{kind}"}),
-        })
+        out[category] = Category(
+            _TRAIL_FIELDS,
+            {"event.type": frozenset(types), "event.dataset": frozenset({f"auditproc.{kind}"})},
+            {  # the endpoint profile says Defend's word for a connection (normalize.trail)
+                "auditd": {"event.action": frozenset(actions)},
+                "endpoint": {"event.action": frozenset(ENDPOINT_ACTIONS.get(a, a) for a in actions)},
+            },
+        )
     return out
 
 
@@ -129,10 +137,10 @@ def merged(*parts: Mapping[str, Category]) -> dict[str, Category]:
                 out[name] = category
                 continue
             values = {k: seen.values[k] | category.values[k] for k in seen.values.keys() & category.values.keys()}
-            profile_values = {
-                profile: {k: v | category.values[k] for k, v in closed.items() if k in category.values}
-                for profile, closed in seen.profile_values.items()
-            }
+            profile_values = {}
+            for profile in PROFILES:  # a field closed per profile in either: closed where both close it
+                mine, theirs = seen.closed(profile), category.closed(profile)
+                profile_values[profile] = {k: mine[k] | theirs[k] for k in mine.keys() & theirs.keys() - values.keys()}
             out[name] = Category(seen.fields | category.fields, values, profile_values)
     return out
 
@@ -170,7 +178,7 @@ def vocabulary(categories: Mapping[str, Category] = CATEGORIES) -> Vocabulary:
 def _emitted(profile: str, categories: Mapping[str, Category]) -> Emitted:
     fields = _COMMON_FIELDS | _PROFILE_FIELDS[profile] | frozenset().union(*(c.fields for c in categories.values()))
     closes = [
-        ({**category.values, **category.profile_values.get(profile, {})}, _COMMON_FIELDS | category.fields)
+        (category.closed(profile), _COMMON_FIELDS | category.fields)
         for category in categories.values()
     ]
     # A field is closed where every category carrying it closes it: its values are theirs together.

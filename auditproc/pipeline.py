@@ -20,7 +20,14 @@ from auditproc.assemble import (
     EventKey,
 )
 from auditproc.identity import UserDb
-from auditproc.normalize import EXEC_DATASET, EXIT_ACTION, EcsSettings, Normalizer, endpoint_profile
+from auditproc.normalize import (
+    EXEC_DATASET,
+    EXIT_ACTION,
+    EcsSettings,
+    Normalizer,
+    endpoint_profile,
+    endpoint_trail_profile,
+)
 from auditproc.normalize.vocabulary import Normalization
 from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable, TableStep
@@ -287,8 +294,11 @@ class ExecPipeline:
         userdb = self.settings.userdb
         if userdb is not None:
             userdb.enrich(doc)
-        if self.settings.profile == "endpoint" and doc["event"]["dataset"] == EXEC_DATASET:
-            endpoint_profile(doc)  # Defend's conventions are those of its process events
+        if self.settings.profile == "endpoint":  # Defend's conventions, where they differ
+            if doc["event"]["dataset"] == EXEC_DATASET:
+                endpoint_profile(doc)
+            else:
+                endpoint_trail_profile(doc)
 
 
 def iter_documents(

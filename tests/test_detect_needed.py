@@ -7,8 +7,8 @@ import pytest
 from auditproc.assemble import AuditEvent
 from auditproc.detect import needed
 from auditproc.normalize import EcsSettings, Normalizer
-from auditproc.parse import parse_line
 from auditproc.normalize.vocabulary import CATCH_ALL, for_record_type, for_syscall
+from auditproc.parse import parse_line
 from tests.conftest import make_rule
 
 

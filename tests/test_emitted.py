@@ -70,3 +70,8 @@ def test_profiles_differ_where_the_readme_says() -> None:
     assert endpoint.has("process.real_user.id") and not auditd.has("process.real_user.id")
     assert not auditd.has("process.env_vars") and not endpoint.has("process.Ext.token.integrity_level_name")
     assert auditd.has("auditd.data.a0") and {"process", "file", "network", "iam"} <= auditd.categories
+    # a connection in Defend's words: connection_attempted / connection_accepted for connected-to / accepted-connection-from
+    assert {"connection_attempted", "connection_accepted"} <= endpoint.values["event.action"]
+    assert not {"connected-to", "accepted-connection-from"} & endpoint.values["event.action"]
+    assert {"connected-to", "accepted-connection-from"} <= auditd.values["event.action"]
+    assert not {"connection_attempted", "connection_accepted"} & auditd.values["event.action"]

@@ -46,8 +46,10 @@ SEQUENCE_WITNESSES = [
                     "8cb84371-d053-4f4f-bce0-c74990e28f28", ()),
     # joined by process.entity_id, which no audit document carries (README): misses only.
     SequenceWitness("execution_git_exploit_cve_2025_48384", "640f0535-f784-4010-b999-39db99d2daeb", ()),
-    # event.action "connection_attempted" is Elastic Defend's word; auditd says "connected-to": misses only.
-    SequenceWitness("execution_netcon_from_rwx_mem_region_binary", "32300431-c2d5-432d-8ec8-0e03f9924756", ()),
+    # event.action "connection_attempted" is Elastic Defend's word (auditd: "connected-to"): it fires under
+    # --ecs-profile endpoint only.
+    SequenceWitness("execution_netcon_from_rwx_mem_region_binary", "32300431-c2d5-432d-8ec8-0e03f9924756",
+                    ((4302, 4303),), profile="endpoint"),
     SequenceWitness("execution_shell_via_meterpreter_linux", "5c895b4f-9133-4e68-9e23-59902175355c",
                     ((4401, 4404, 4402, 4408, 4406), (4403, 4405, 4407, 4409, 4410))),
     SequenceWitness("execution_shell_via_udp_cli_utility_linux", "a5eb21b7-13cc-4b94-9fe2-29bb2914e037",
@@ -88,8 +90,6 @@ SUPPLIED = {
     "credential_access_potential_successful_linux_ssh_bruteforce": Supplied(
         "logged-in", (("event.action", "user_login"), ("user.name", "root")),
         (tuple(range(4102, 4151, 2)) + (4154,),)),
-    "execution_netcon_from_rwx_mem_region_binary": Supplied(
-        "connected-to", (("event.action", "connection_attempted"),), ((4302, 4303),)),
     "execution_suspicious_java_netcon_childproc": Supplied(
         "connected-to", (("event.action", "connection_attempted"), ("process.name", "java")), ((4602, 4604),)),
     "privilege_escalation_suspicious_chown_fowner_elevation": Supplied(

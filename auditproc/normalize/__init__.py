@@ -27,12 +27,13 @@ from auditproc.normalize.process import (
     exit_group_pid,
 )
 from auditproc.normalize.syscalls import ALL_NAMES, syscall_name
-from auditproc.normalize.trail import trail_document
+from auditproc.normalize.trail import ENDPOINT_ACTIONS, endpoint_trail_profile, trail_document
 from auditproc.normalize.vocabulary import CATCH_ALL, RECORD_TYPES, Normalization, for_syscall
 from auditproc.parse import Record
 
 __all__ = [
-    "ECS_VERSION", "EXEC_DATASET", "EXIT_ACTION", "KINDS", "EcsSettings", "EventKind", "Normalizer", "endpoint_profile", "format_timestamp",
+    "ECS_VERSION", "ENDPOINT_ACTIONS", "EXEC_DATASET", "EXIT_ACTION", "KINDS", "EcsSettings", "EventKind", "Normalizer",
+    "endpoint_profile", "endpoint_trail_profile", "format_timestamp",
 ]
 
 Builder = Callable[[AuditEvent, EcsSettings], "dict | None"]

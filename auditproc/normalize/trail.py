@@ -208,3 +208,19 @@ def _message_data(rec: Record) -> dict:
 def _number(fields: dict[str, bytes]) -> str:
     """A syscall the tables do not name keeps its number, as the record wrote it."""
     return unquote(fields.get("syscall", b"")).decode("ascii", "backslashreplace")
+
+
+# Elastic Defend names a connection by its direction where Elastic's auditd vocabulary names the syscall
+# (Defend's network events: connection_attempted for an outgoing connect, connection_accepted for an
+# accept): the endpoint profile's network documents say Defend's word (README, "Profiles").
+ENDPOINT_ACTIONS = {"connected-to": "connection_attempted", "accepted-connection-from": "connection_accepted"}
+
+
+def endpoint_trail_profile(doc: dict) -> dict:
+    """Reshape a trail document to Elastic Defend's conventions where they differ: its network actions."""
+    event = doc["event"]
+    action = ENDPOINT_ACTIONS.get(event.get("action"))  # type: ignore[arg-type]
+    if action is not None:
+        event["action"] = action
+    return doc
+
