@@ -306,3 +306,16 @@ def put_int(doc: dict, key: str, raw: bytes | None) -> None:
     value = to_int(raw)
     if value is not None:
         doc[key] = value
+
+
+def name_summary_actor(doc: dict) -> None:
+    """Name the summary's actor where its ids have names, as Elastic's data does (go-libaudit resolves
+    them): the audit user's name for the primary, the user's for the secondary."""
+    auditd = doc.get("auditd")
+    actor = auditd.get("summary", {}).get("actor") if auditd else None
+    if not actor:
+        return
+    for slot, ident in (("primary", auditd.get("user", {}).get("audit")), ("secondary", doc.get("user"))):
+        if ident and "name" in ident and actor.get(slot) == ident.get("id"):
+            actor[slot] = ident["name"]
+
