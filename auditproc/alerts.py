@@ -171,7 +171,14 @@ def sequence_reason(rule: Rule, docs: list[Mapping[str, Any]]) -> str:
     """Return one sentence naming what happened: how many events of which categories, joined on which values."""
     shape = rule.compiled.ast
     word = "sequence" if isinstance(shape, SequenceQuery) else "sample"
-    categories = ", ".join(str(_first(_get(doc, "event.category")) or "event") for doc in docs)
+    runs: list[list] = []  # categories in order, a run of one counted: "authentication ×25, process"
+    for doc in docs:
+        category = str(_first(_get(doc, "event.category")) or "event")
+        if runs and runs[-1][0] == category:
+            runs[-1][1] += 1
+        else:
+            runs.append([category, 1])
+    categories = ", ".join(f"{category} ×{count}" if count > 1 else category for category, count in runs)
     keys = (*shape.keys, *shape.terms[0].keys)
     joined = []
     for key in keys:

@@ -66,7 +66,7 @@ def test_a_sequence_alerts_with_a_shell_and_a_building_block_per_event(tmp_path:
     assert shell["@timestamp"] == blocks[-1]["@timestamp"] == shell["event"]["end"]
     assert shell["event"]["start"] == blocks[0]["@timestamp"]
     assert shell["event"]["kind"] == "alert" and shell["rule"]["id"] == "seq-1"
-    assert "sequence of 2 events (process, process) joined on host.id h-1, process.pid 3001" in shell["event"]["reason"]
+    assert "sequence of 2 events (process ×2) joined on host.id h-1, process.pid 3001" in shell["event"]["reason"]
     # Every id differs, and a replay repeats them.
     ids = [a["event"]["id"] for a in alerts]
     assert len(set(ids)) == 3

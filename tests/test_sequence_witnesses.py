@@ -213,3 +213,25 @@ def test_replay_alerts_on_every_witness_match(witness: SequenceWitness) -> None:
 @pytest.mark.parametrize("witness", SEQUENCE_WITNESSES, ids=lambda w: w.stem)
 def test_replay_is_silent_on_the_near_misses(witness: SequenceWitness) -> None:
     assert replayed_matches(witness, WITNESSES / witness.stem / "misses.log") == []
+
+
+# The SSH brute-force rule on the data it was written for: Auditbeat's system/login documents (from btmp
+# and wtmp), read as ECS input. 25 failed logins for root from one address within 12 s, then a success.
+SSH_STEM = "credential_access_potential_successful_linux_ssh_bruteforce"
+
+
+@needs_elastic
+def test_replay_of_ecs_input_fires_the_ssh_brute_force_on_auditbeat_login_documents(tmp_path: Path) -> None:
+    ecs = WITNESSES / SSH_STEM / "fires.ecs.ndjson"
+    rule = ELASTIC_LINUX / f"{SSH_STEM}.toml"
+    result = CliRunner().invoke(app, ["replay", "-q", "-j", "1", "--input-format", "ecs", "--rules", str(rule), str(ecs)])
+    assert result.exit_code == 0, result.output
+    shell, *blocks = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [b["event"]["sequence"] for b in blocks] == list(range(5901, 5927))
+    assert (shell["source"]["ip"], shell["user"]["name"]) == ("203.0.113.50", "root")  # the join keys, shared
+    assert "authentication ×26" in shell["event"]["reason"]
+    # Without the success at the end: no sequence.
+    failures = tmp_path / "failures.ndjson"
+    failures.write_bytes(b"".join(ecs.read_bytes().splitlines(keepends=True)[:-1]))
+    again = CliRunner().invoke(app, ["replay", "-q", "-j", "1", "--input-format", "ecs", "--rules", str(rule), str(failures)])
+    assert again.exit_code == 0 and again.stdout == ""
