@@ -383,17 +383,38 @@ def _cannot_fire(rule: Rule, shape: Emitted) -> str | None:
     return "; ".join(reasons) or None
 
 
+class QueryNeeds(NamedTuple):
+    """What every match of a single-event query needs: its category (None: any), and per branch the
+    clauses (None: not judged), worked out once for the many shapes ``detect.needed`` tries."""
+
+    category: Clause | None
+    branches: list[tuple[Clause, ...]] | None
+
+    @classmethod
+    def of(cls, compiled: CompiledQuery) -> QueryNeeds:
+        category = None
+        if compiled.category != "any":
+            category = (Alternative(compiled.category_field, frozenset({Probe(EXACT, compiled.category)})),)
+        return cls(category, _branches(compiled.ast.condition))
+
+    def may_match(self, shape: Emitted) -> bool:
+        """Return whether some document of ``shape`` may match (``query_cannot_match`` is None), without the why."""
+        if self.category is not None and _impossible(self.category, shape):
+            return False
+        return self.branches is None or any(
+            not any(_impossible(clause, shape) for clause in clauses) for clauses in self.branches
+        )
+
+
 def query_cannot_match(compiled: CompiledQuery, shape: Emitted) -> str | None:
     """Return why the single-event query ``compiled`` matches no document of ``shape``, or None."""
-    if compiled.category != "any":
-        category = (Alternative(compiled.category_field, frozenset({Probe(EXACT, compiled.category)})),)
-        if _impossible(category, shape):
-            return _why(category, shape)
-    branches = _branches(compiled.ast.condition)
-    if branches is None:
+    needs = QueryNeeds.of(compiled)
+    if needs.category is not None and _impossible(needs.category, shape):
+        return _why(needs.category, shape)
+    if needs.branches is None:
         return None
     reasons = []
-    for clauses in branches:
+    for clauses in needs.branches:
         blocked = next((clause for clause in clauses if _impossible(clause, shape)), None)
         if blocked is None:
             return None

@@ -6,10 +6,13 @@ import pytest
 
 from auditproc.assemble import AuditEvent
 from auditproc.detect import needed
-from auditproc.normalize import EcsSettings, Normalizer
+from auditproc.emitted import kind_categories, vocabulary
+from auditproc.normalize import TRAIL_KIND_NAMES, EcsSettings, Normalizer, kind_rows
 from auditproc.normalize.vocabulary import CATCH_ALL, for_record_type, for_syscall
 from auditproc.parse import parse_line
-from tests.conftest import make_rule
+from auditproc.rulefiles import load_rules
+from auditproc.ruletable import QueryNeeds, query_cannot_match
+from tests.conftest import ELASTIC_LINUX, make_rule, needs_elastic
 
 
 @pytest.mark.parametrize(("queries", "kinds", "rows_in", "rows_out"), [
@@ -49,3 +52,14 @@ def test_a_named_syscall_whose_row_no_rule_needs_is_not_built_as_the_catch_all()
     assert normalizer.document(_syscall_event(1, 257)) is None  # openat
     assert normalizer.document(_syscall_event(2, 157))["auditd"]["data"]["syscall"] == "prctl"
     assert normalizer.document(_syscall_event(3, 999))["event"]["dataset"] == "auditproc.activity"  # no name: catch-all
+
+
+@needs_elastic
+def test_query_needs_agrees_with_query_cannot_match_on_every_row() -> None:
+    """The shortcut needed() takes (QueryNeeds, worked out once per query) says what the full check says."""
+    queries = [query for rule in load_rules([ELASTIC_LINUX], all_rules=True).rules for query in rule.terms]
+    for kind in TRAIL_KIND_NAMES:
+        for row in kind_rows(kind):
+            shape = vocabulary(kind_categories(kind, row))["auditd"]
+            for query in queries:
+                assert QueryNeeds.of(query).may_match(shape) is (query_cannot_match(query, shape) is None), (row, query)
