@@ -173,6 +173,28 @@ def test_a_stream_of_sequences_that_never_end_stays_within_the_cap() -> None:
     assert len(json.dumps(matcher.to_state())) < 500 * 1_000
 
 
+def test_a_flood_inside_the_reorder_window_is_decided_early_not_held() -> None:
+    """Thousands of matching documents within one reorder window: at most max_partials wait; the oldest
+    are decided early, so a document older than them that arrives afterwards is late."""
+    query = compile_query("sequence by k [process where a == 1] [process where a == 2]")
+    matcher = query.matcher(StreamLimits(max_partials=50, reorder_ms=60_000))
+    for n in range(2_000):
+        matcher.feed(_doc(n, at_ms=1_000 + n, a=1, k=str(n)))
+        assert len(matcher._stream.buffer) <= 50
+    assert matcher.feed(_doc(9_999, at_ms=0, a=2, k="0")) == [] and matcher.stats.late == 1
+
+
+def test_partials_hold_their_documents_packed_and_give_back_equal_ones() -> None:
+    query = compile_query("sequence by k [process where a == 1] [process where a == 2]")
+    first = _doc(0, at_ms=0, a=1, k="h") | {"nested": {"list": [1, 2.5, None, True, "é"]}}
+    matcher = query.matcher(StreamLimits(reorder_ms=0))
+    matcher.feed(first)
+    (partial,) = matcher._partials.values()
+    assert all(type(doc) is bytes for doc in partial.docs)
+    second = _doc(1, at_ms=1, a=2, k="h")
+    assert matcher.feed(second) == [[first, second]]
+
+
 def test_missing_event_sightings_are_bounded_too() -> None:
     query = compile_query("sequence by k with maxspan=1h [process where a == 1] ![process where a == 2] [process where a == 3]")
     matcher = query.matcher(StreamLimits(max_partials=100, reorder_ms=0))
