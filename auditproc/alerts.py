@@ -1,8 +1,8 @@
 """Alert documents: one ECS-native alert per (rule, event) match, and the max_signals limiter.
 
-Shape per docs/ecs-mapping.md §6.3: the matched event's fields carried over, ``event.kind "alert"``,
+Shape per ``docs/ecs-mapping.md`` §6: the matched event's fields carried over, ``event.kind "alert"``,
 ``rule.*`` and ``threat.*`` from the rule, ``@timestamp`` left at the event's time. The ``kibana.alert.*``
-names of §6.1 are added only with ``AlertSettings(kibana_compat=True)``.
+names are added only with ``AlertSettings(kibana_compat=True)``.
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def _auditproc_rule(rule: Rule) -> dict:
 
 
 def kibana_fields(rule: Rule, doc: Mapping[str, Any], reason_text: str) -> dict:
-    """Return the ``kibana.*`` object of ``--kibana-compat`` (names as in Kibana's own alerts, §6.1)."""
+    """Return the ``kibana.*`` object of ``--kibana-compat`` (names as in Kibana's own alerts, docs/ecs-mapping.md §6)."""
     rule_copy: dict[str, Any] = {"name": rule.name, "rule_id": rule.rule_id, "uuid": rule.rule_id}
     if rule.version is not None:
         rule_copy["version"] = str(rule.version)

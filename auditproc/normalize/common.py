@@ -198,7 +198,7 @@ def decode_paths(paths: list[Record]) -> tuple[dict, list[dict]]:
     """(ECS ``file`` of the event's object path, ``auditd.paths``: every PATH record in item order).
 
     The object is the first item that names something other than a parent directory (nametype
-    NORMAL, CREATE or DELETE; ``docs/auditd-format.md``).
+    NORMAL, CREATE or DELETE; ``docs/auditd-format.md`` §7).
     """
     docs = []
     for rec in paths:

@@ -1,7 +1,7 @@
 """Exec events to ECS process documents, in the shape of Elastic's auditd_manager integration.
 
-Parity core and additive fields follow ``docs/ecs-mapping.md`` §5.1–5.2; what every document
-shares is built in ``common``.
+The fields shared with auditd_manager and the ones added follow ``docs/ecs-mapping.md`` §3; what
+every document shares is built in ``common`` (§1).
 """
 
 from __future__ import annotations
