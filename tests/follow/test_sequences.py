@@ -53,3 +53,25 @@ def test_a_partial_sequence_survives_a_restart_and_completes_once(writer, follow
     time.sleep(0.6)  # > window + idle flush: a repeat would have come
     assert follower.stop(signal.SIGTERM) == 0
     assert len(follower.alerts()) == 3
+
+
+def test_a_sighup_reload_keeps_the_partial_sequences_of_unchanged_rules(writer, follower: Follower, tmp_path: Path):
+    rules = _rules(tmp_path)
+    writer.write(b"")
+    follower.start("--rules", str(rules), "--window-ms", "200")
+    writer.write(writer.event("nping")[0])
+    wait_for(lambda: _partials(follower.state), what="the partial sequence in the checkpoint")
+    follower.send(signal.SIGHUP)
+    follower.wait_stderr("rules reloaded")
+    writer.write(writer.event("hping3")[0])
+    wait_for(lambda: len(follower.alerts()) == 3, what="the sequence, completed across the reload")
+    # A rule whose query changed starts afresh: its partials are said and dropped.
+    (rules / "seq.toml").write_text((rules / "seq.toml").read_text().replace("maxspan=1m", "maxspan=2m"))
+    writer.write(writer.event("nping")[0])
+    wait_for(lambda: _partials(follower.state).get("seq", {}).get("partials"), what="a new partial")
+    follower.send(signal.SIGHUP)
+    follower.wait_stderr("partial sequences not restored")
+    writer.write(writer.event("hping3")[0])
+    time.sleep(0.6)  # > window + idle flush: a sequence would have come
+    assert follower.stop(signal.SIGTERM) == 0
+    assert len(follower.alerts()) == 3
