@@ -150,3 +150,20 @@ def test_a_real_auditd_hands_its_stream_to_the_plugin(tmp_path):
             os.kill(int(pid), 15)
             wait_for(lambda: _auditd_usable() is None or "not installed" in (_auditd_usable() or ""),
                      timeout=15, what="auditd to stop")
+
+
+def test_a_sequence_waiting_at_the_end_of_the_stream_is_decided_there(tmp_path):
+    """No checkpoint in plugin mode: at EOF the sequences the reorder window holds are decided."""
+    from tests.follow.test_sequences import _rules
+
+    writer = AuditdWriter(tmp_path / "unused.log")
+    proc = _start_plugin(tmp_path, "--rules", str(_rules(tmp_path)))  # the default 5 s window
+    try:
+        proc.stdin.write(writer.events(["nping", "hping3"]))
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+        alerts = [orjson.loads(line) for line in proc.stdout.read().splitlines()]
+        assert [a.get("process", {}).get("name") for a in alerts] == [None, "nping", "hping3"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
