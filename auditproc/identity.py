@@ -62,6 +62,11 @@ class UserDb:
         if related:
             names = doc.setdefault("related", {}).setdefault("user", [])
             names.extend(n for n in related if n not in names)
+        actor = doc.get("auditd", {}).get("summary", {}).get("actor")
+        if actor:  # the summary names its actor as the ids now are (the log's own names were put at build)
+            for slot, ident in (("primary", auditd_user.get("audit")), ("secondary", user)):
+                if ident and "name" in ident and actor.get(slot) == ident.get("id"):
+                    actor[slot] = ident["name"]
         return doc
 
     @staticmethod

@@ -28,7 +28,6 @@ from auditproc.normalize import (
     endpoint_profile,
     endpoint_trail_profile,
 )
-from auditproc.normalize.common import name_summary_actor
 from auditproc.normalize.vocabulary import Normalization
 from auditproc.parse import LineParser, ParseError, Record
 from auditproc.proctree import DEFAULT_MAX_PROCESSES, ProcessTable, TableStep
@@ -296,7 +295,6 @@ class ExecPipeline:
         userdb = self.settings.userdb
         if userdb is not None:
             userdb.enrich(doc)
-        name_summary_actor(doc)
         if self.settings.profile == "endpoint":  # Defend's conventions, where they differ
             if doc["event"]["dataset"] == EXEC_DATASET:
                 endpoint_profile(doc)

@@ -90,6 +90,13 @@ class Actor:
             user["effective"] = effective
         return user
 
+    def name_summary_actor(self, actor: dict) -> None:
+        """Name ``auditd.summary.actor`` where it is this record's audit user (primary) or user
+        (secondary) and auditd resolved the id, as Elastic's data names it (go-libaudit resolves ids)."""
+        for slot, field in (("primary", "auid"), ("secondary", "uid")):
+            if field in self.names and slot in actor and actor[slot] == self.ids.get(field):
+                actor[slot] = self.names[field]
+
     def related(self) -> list[str]:
         """``related.user``: the names of the real, effective and audit users, once each."""
         names = self.names
@@ -306,16 +313,3 @@ def put_int(doc: dict, key: str, raw: bytes | None) -> None:
     value = to_int(raw)
     if value is not None:
         doc[key] = value
-
-
-def name_summary_actor(doc: dict) -> None:
-    """Name the summary's actor where its ids have names, as Elastic's data does (go-libaudit resolves
-    them): the audit user's name for the primary, the user's for the secondary."""
-    auditd = doc.get("auditd")
-    actor = auditd.get("summary", {}).get("actor") if auditd else None
-    if not actor:
-        return
-    for slot, ident in (("primary", auditd.get("user", {}).get("audit")), ("secondary", doc.get("user"))):
-        if ident and "name" in ident and actor.get(slot) == ident.get("id"):
-            actor[slot] = ident["name"]
-

@@ -134,12 +134,13 @@ def exec_document(event: AuditEvent, settings: EcsSettings) -> dict | None:
 
 
 def _summary(actor: Actor, file_doc: dict, exe: str | None) -> dict:
-    ids, names = actor.ids, actor.names
+    ids = actor.ids
     summary: dict = {}
     if ids:
-        summary["actor"] = {"primary": names.get("auid", ids.get("auid", "unset"))}
+        summary["actor"] = {"primary": ids.get("auid", "unset")}
         if "uid" in ids:
-            summary["actor"]["secondary"] = names.get("uid", ids["uid"])
+            summary["actor"]["secondary"] = ids["uid"]
+        actor.name_summary_actor(summary["actor"])
     if file_doc.get("path"):
         summary["object"] = {"type": "file", "primary": file_doc["path"]}
     if exe:

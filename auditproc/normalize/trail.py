@@ -94,6 +94,9 @@ def trail_document(event: AuditEvent, settings: EcsSettings, dataset: str) -> di
     if process:
         doc["process"] = process
     actor = Actor.of(f, own.enriched)
+    summary_actor = summary["auditd"]["summary"].get("actor")
+    if summary_actor:
+        actor.name_summary_actor(summary_actor)
     user = actor.user(settings.dedup_effective)
     if user:
         doc["user"] = user
