@@ -531,7 +531,7 @@ def follow_cmd(
                watched.append, follow_output)
         # Following a file, partial sequences stay in the checkpoint for the next start; from
         # auditd's stream (no checkpoint) the end of input completes them.
-        sink.write(limit(follow_output.finish(flush_sequences=path == "-")))
+        sink.write(follow_output.finish(flush_sequences=path == "-"))
         sink.flush(controls.stop.is_set)
     except FollowError as exc:
         reporter.say(str(exc))
@@ -588,7 +588,7 @@ class _FollowOutput:
         self.detector.from_state(state, self.say)
 
     def finish(self, flush_sequences: bool) -> bytes:
-        return b"".join(dumps_line(alert) for alert in self.detector.finish(flush_sequences))
+        return self.limit(b"".join(dumps_line(alert) for alert in self.detector.finish(flush_sequences)))
 
     def reload(self) -> None:
         """SIGHUP: load the rules again; partial sequences of rules whose query is unchanged carry over."""

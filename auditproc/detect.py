@@ -188,7 +188,7 @@ class Detector:
         self.matchers: dict[str, Matcher] = {
             rule.rule_id: rule.compiled.matcher(limits or StreamLimits()) for rule in table.rules if rule.correlates
         }
-        self._rules = {rule.rule_id: rule for rule in table.rules}
+        self._rules = {rule.rule_id: rule for rule in table.rules if rule.correlates}  # of the matchers
         if self.matchers:
             self.stats.sequences = StreamStats()
         # The newest event time a matcher was fed, and when (time.monotonic()): how far event time

@@ -169,7 +169,7 @@ class ExecPipeline:
         self.settings = settings
         self.stats = stats
         self.reporter = reporter
-        self.ready: list[AuditEvent] = []
+        self.ready: deque[AuditEvent] = deque()  # completed by the assembler, taken one by one
         self.normalizer = Normalizer(settings.ecs, settings.kinds, settings.rows)
         self.assembler = Assembler(
             self.ready.append,
@@ -245,9 +245,7 @@ class ExecPipeline:
 
     def _normalize(self) -> Iterator[dict]:
         # What the loop does with completed events; the offload pipeline ships them instead.
-        batch = self.ready[:]
-        self.ready.clear()
-        yield from self.documents(_taken_one_by_one(batch))
+        yield from self.documents(_taken_one_by_one(self.ready))
 
     def documents(self, events: Iterable[AuditEvent]) -> Iterator[dict]:
         """The enriched ECS documents of completed events (an exit_group updates the process table)."""
@@ -302,13 +300,12 @@ class ExecPipeline:
                 endpoint_trail_profile(doc)
 
 
-def _taken_one_by_one(events: list[AuditEvent]) -> Iterator[AuditEvent]:
-    """Each event, its slot emptied as it is taken: once its document is built nothing holds its
-    records. A flush completes thousands of events at once; their split fields, held to the end of
-    the batch, made replay's peak (Elastic's rules, dense 200k-line log) 137 MB resident, now 104."""
-    for index, event in enumerate(events):
-        events[index] = None  # type: ignore[call-overload]
-        yield event
+def _taken_one_by_one(ready: deque[AuditEvent]) -> Iterator[AuditEvent]:
+    """Each completed event, taken off the queue as it goes: once its document is built nothing holds
+    its records. A flush completes thousands of events at once; their split fields, held to the end
+    of the batch, made replay's peak (Elastic's rules, dense 200k-line log) 137 MB resident, now 104."""
+    while ready:
+        yield ready.popleft()
 
 
 def iter_documents(

@@ -463,9 +463,9 @@ def _load_bytes(path: Path, raw: bytes, *, all_rules: bool) -> Outcome:
         return SkippedRule(path, name, "data source: index lists no auditd source")
     try:
         compiled = compile_ast(rule["query"], ast)
-    except RecursionError:  # unreachable within the nesting bound parse_eql checks: a last resort
-        line, column = _query_position(text, 1, 1)
-        return [RuleProblem(path, line, column, "EQL syntax error: query nests too deeply")]
+    except EqlSyntaxError as exc:  # "nests too deeply": unreachable within the bound parse_eql checks
+        line, column = _query_position(text, exc.line, exc.column)
+        return [RuleProblem(path, line, column, f"EQL syntax error: {exc.args[0]}")]
     return _build_rule(path, rule, language, index, maturity, compiled)
 
 
