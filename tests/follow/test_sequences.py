@@ -75,3 +75,31 @@ def test_a_sighup_reload_keeps_the_partial_sequences_of_unchanged_rules(writer, 
     time.sleep(0.6)  # > window + idle flush: a sequence would have come
     assert follower.stop(signal.SIGTERM) == 0
     assert len(follower.alerts()) == 3
+
+
+def test_kill9_around_a_sequence_loses_nothing_and_a_repeat_is_identical(writer, follower: Follower, tmp_path: Path):
+    """kill -9 with the partial only in the checkpoint, then again right after the sequence's alert: the
+    sequence is alerted, and if the second crash comes before the checkpoint moves, the repeat is the
+    same alert (same ids, as single-event repeats are), never a different one."""
+    args = ("--rules", str(_rules(tmp_path)), "--window-ms", "200")
+    writer.write(b"")
+    follower.start(*args)
+    writer.write(writer.event("nping")[0])
+    wait_for(lambda: _partials(follower.state), what="the partial sequence in the checkpoint")
+    follower.kill9()
+    follower.start(*args)
+    writer.write(writer.event("hping3")[0])
+    wait_for(lambda: len(follower.alerts()) >= 3, what="the sequence after a kill -9")
+    follower.kill9()
+    follower.start(*args)
+    writer.write(writer.event("ls")[0])
+    time.sleep(0.6)  # > window + idle flush: a repeat would have come
+    assert follower.stop(signal.SIGTERM) == 0
+
+    def identity(alert: dict) -> tuple:
+        return alert["event"]["id"], alert["auditproc"]["alert"]["group"]["id"], alert.get("process", {}).get("pid")
+
+    alerts = follower.alerts()
+    groups = {a["auditproc"]["alert"]["group"]["id"] for a in alerts}
+    assert len(groups) == 1 and len(alerts) in (3, 6)
+    assert sorted(map(identity, alerts[:3])) == sorted(map(identity, alerts[3:])) or len(alerts) == 3

@@ -15,24 +15,26 @@ from typer.testing import CliRunner
 from auditproc.cli import app
 
 
+def syscall_line(serial: int, seconds: int, pid: int, ppid: int, name: str, syscall: int, key: str) -> str:
+    hdr = f"msg=audit(17333900{seconds:02d}.000:{serial}):"
+    return (
+        f"type=SYSCALL {hdr} arch=c000003e syscall={syscall} success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=0 "
+        f"ppid={ppid} pid={pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 "
+        f'fsgid=1000 tty=pts0 ses=3 comm="{name}" exe="/usr/bin/{name}" key={key}'
+    )
+
+
 def exec_lines(serial: int, seconds: int, pid: int, ppid: int, name: str) -> list[str]:
     hdr = f"msg=audit(17333900{seconds:02d}.000:{serial}):"
     return [
-        f"type=SYSCALL {hdr} arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid={ppid} "
-        f"pid={pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 "
-        f'tty=pts0 ses=3 comm="{name}" exe="/usr/bin/{name}" key=(null)',
+        syscall_line(serial, seconds, pid, ppid, name, 59, "(null)"),
         f'type=EXECVE {hdr} argc=1 a0="{name}"',
         f"type=PROCTITLE {hdr} proctitle={name.encode().hex().upper()}",
     ]
 
 
 def exit_lines(serial: int, seconds: int, pid: int, ppid: int, name: str) -> list[str]:
-    hdr = f"msg=audit(17333900{seconds:02d}.000:{serial}):"
-    return [
-        f"type=SYSCALL {hdr} arch=c000003e syscall=231 success=yes exit=0 a0=0 a1=0 a2=0 a3=0 items=0 ppid={ppid} "
-        f"pid={pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 "
-        f'tty=pts0 ses=3 comm="{name}" exe="/usr/bin/{name}" key="exits"',
-    ]
+    return [syscall_line(serial, seconds, pid, ppid, name, 231, '"exits"')]
 
 
 @pytest.fixture
