@@ -45,6 +45,8 @@ def test_kernel_form_reads_as_the_general_reader_does(argv: list[bytes]) -> None
     b'argc=2 a0="ls"  a1="x"',  # two spaces: not the kernel's hand
     b'argc=1 a0="ls" key=x',  # something after the arguments
     b"a0=6C73",  # no argc
+    b'argc=3 a0="docker" a1="inspect" a2="721df12151a7"\'',  # a stray quote after it (a real log, from YAML)
+    b'argc=2 a0="ls" a1="-l',  # a quote left open
 ])
 def test_other_forms_take_the_general_way(body: bytes) -> None:
     assert _kernel_argv(record(body)) is None
