@@ -171,7 +171,7 @@ def _kernel_argv(record: Record) -> list[bytes] | None:
 
     The kernel writes ``argc=N a0=… aN-1=…`` with no argument split into chunks and none holding a
     space (it hex-encodes those), so one split and a prefix test per token read it. On the dense
-    benchmark log 96 % of EXECVE records take this way (argv 1.7x faster than through the general
+    benchmark log 96 % of EXECVE records take this way (argv 1.6x faster than through the general
     tokenizer, ``events --category process`` 6 % less CPU); in the real logs of other projects
     (tests/test_corpus_real.py) 71 of 76 (argv 1.7x faster). Anything else (chunks, holes, a cut line,
     an interpreted log, a quote left open) gets None and the general way.
