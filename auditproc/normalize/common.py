@@ -207,37 +207,46 @@ def decode_paths(paths: list[Record]) -> tuple[dict, list[dict]]:
     The object is the first item that names something other than a parent directory (nametype
     NORMAL, CREATE or DELETE; ``docs/auditd-format.md`` §7).
     """
-    docs = []
-    for rec in paths:
-        doc = {}
-        for key, raw in rec.fields.items():
-            if key == "_text":
-                continue
-            value = rec.value(key) if key == "name" else unquote(raw)
-            if value is not None:
-                doc[key] = value.decode("utf-8", "backslashreplace")
-        for upper, key in (("OUID", "ouid_name"), ("OGID", "ogid_name")):
-            if rec.enriched.get(upper):
-                doc[key] = rec.enriched[upper]
-        docs.append(doc)
-    docs.sort(key=lambda d: to_int(d.get("item", "").encode()) or 0)
+    items = [(_path_item(rec), rec.enriched) for rec in paths]
+    if len(items) > 1:
+        items.sort(key=_item_number)
     file_doc: dict = {}
-    for doc in docs:
+    for doc, enriched in items:
         if doc.get("nametype", doc.get("objtype")) in ("PARENT", "UNKNOWN") or "name" not in doc:
             continue
         file_doc["path"] = doc["name"]
-        for src, dst in (("inode", "inode"), ("dev", "device"), ("ouid", "uid"), ("ogid", "gid"),
-                         ("ouid_name", "owner"), ("ogid_name", "group")):
+        for src, dst in (("inode", "inode"), ("dev", "device"), ("ouid", "uid"), ("ogid", "gid")):
             if src in doc:
                 file_doc[dst] = doc[src]
+        for upper, dst in (("OUID", "owner"), ("OGID", "group")):
+            if enriched.get(upper):
+                file_doc[dst] = enriched[upper]
         mode = doc.get("mode", "")
         if mode and _OCTAL.issuperset(mode):  # not isdigit(): "0100789" and "²" crashed int(mode, 8)
             file_doc["mode"] = f"{int(mode, 8) & 0o7777:04o}"
         break
-    for doc in docs:
-        doc.pop("ouid_name", None)
-        doc.pop("ogid_name", None)
-    return file_doc, docs
+    return file_doc, [doc for doc, _ in items]
+
+
+def _path_item(rec: Record) -> dict:
+    """One ``auditd.paths`` item: the PATH record's fields as text, ``name`` decoded (hex or quoted)."""
+    doc = {}
+    for key, raw in rec.fields.items():
+        if key == "name":
+            value = rec.value(key)
+            if value is None:  # (null)
+                continue
+        elif key == "_text":
+            continue
+        else:
+            # unquote inlined: a dense log's PATH records have 600k fields, almost none quoted.
+            value = unquote(raw) if raw[:1] == b'"' else raw
+        doc[key] = value.decode("utf-8", "backslashreplace")
+    return doc
+
+
+def _item_number(item: tuple[dict, dict]) -> int:
+    return to_int(item[0].get("item", "").encode()) or 0
 
 
 def syscall_data(fields: dict[str, bytes], syscall_name: str, arch: bytes) -> dict:
@@ -246,7 +255,7 @@ def syscall_data(fields: dict[str, bytes], syscall_name: str, arch: bytes) -> di
     for key, raw in fields.items():
         if key in _MAPPED or key == "_text":
             continue
-        data[key] = unquote(raw).decode("utf-8", "backslashreplace")
+        data[key] = (unquote(raw) if raw[:1] == b'"' else raw).decode("utf-8", "backslashreplace")
     if arch:
         data["arch"] = ARCH_NAMES.get(arch, arch.decode("ascii", "backslashreplace"))
     data["syscall"] = syscall_name
