@@ -57,6 +57,22 @@ def test_a_failed_exec_does_not_change_the_image():
     assert tree.enrich(exec_doc(11, 10, "id"))["process"]["parent"]["name"] == "bash"
 
 
+@pytest.mark.parametrize("args", [
+    [], [""], ["", ""], ["sh", "-c", "a b"], ["x\0y", "z"], ["ünï", "\udcff"],
+], ids=["none", "one-empty", "two-empty", "plain", "nul-in-arg", "non-ascii"])
+def test_a_parent_lends_its_argv_exactly_as_learnt_and_as_saved(args):
+    """The table packs argv into one string where that reads back the same (proctree.ProcessInfo)."""
+    doc = exec_doc(10, 1, "bash")
+    doc["process"]["args"] = args
+    tree = ProcessTable()
+    tree.enrich(doc)
+    restored = ProcessTable()
+    restored.restore(tree.to_state())
+    for table in (tree, restored):
+        parent = table.enrich(exec_doc(11, 10, "id"))["process"]["parent"]
+        assert (parent["args"], parent["args_count"], parent["command_line"]) == (args, len(args), " ".join(args))
+
+
 def test_table_is_bounded_lru():
     tree = ProcessTable(max_processes=3)
     for pid in range(10):
