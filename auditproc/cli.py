@@ -154,16 +154,16 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-# The reading process alone does about a fifth of the work of an exec-dense log and half of a
-# sparse one (bench/README.md), so it bounds the gain from more workers; each holds its own
-# process table, so more cost memory.
+# The reading alone is about a fifth of the work of an exec-dense log and half of a sparse one
+# (bench/README.md), so it bounds the gain from more processes; each holds its own process table,
+# so more cost memory.
 MAX_DEFAULT_JOBS = 4
 DEFAULT_JOBS = min(usable_cores(), MAX_DEFAULT_JOBS)
 JobsOpt = Annotated[
     int,
     typer.Option("--jobs", "-j", min=1,
-                 help="N > 1: one process reads and groups, N worker processes normalise and detect "
-                 "(same output). At most the usable cores."),
+                 help="Processes to use, at most the usable cores: with N > 1 this one reads and groups, and "
+                 "N - 1 workers normalise and detect beside it (same output)."),
 ]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Say every rule that is skipped or cannot fire, and why.")

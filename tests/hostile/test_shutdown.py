@@ -188,7 +188,7 @@ def test_a_signal_stops_every_process_of_the_run(run: Callable[..., Run], log: P
 def test_a_killed_worker_is_reported_in_one_line(run: Callable[..., Run], log: Path, jobs: str) -> None:
     r = run(["events", "-j", jobs, "--host", "h", str(log)])
     r.first_line()
-    os.kill(_workers_of(r.proc.pid, int(jobs))[-1], signal.SIGKILL)  # the last: not the one output waits on
+    os.kill(_workers_of(r.proc.pid, int(jobs) - 1)[-1], signal.SIGKILL)  # -j N: N - 1 workers beside the parent
     status, err = r.finish(drain=True)
     assert status == EXIT_FAILED
     assert err.count(b"\n") == 1 and err.startswith(b"auditproc: ") and b"SIGKILL" in err
@@ -199,7 +199,7 @@ def test_a_killed_worker_is_reported_in_one_line(run: Callable[..., Run], log: P
 def test_a_killed_parent_leaves_no_worker_behind(run: Callable[..., Run], log: Path, jobs: str) -> None:
     r = run(["events", "-j", jobs, "--host", "h", str(log)])
     r.first_line()
-    _workers_of(r.proc.pid, int(jobs))
+    _workers_of(r.proc.pid, int(jobs) - 1)
     os.kill(r.proc.pid, signal.SIGKILL)  # no clean-up of its own: the worker has to notice
     assert r.finish() == (-signal.SIGKILL, b"")
     _assert_nothing_left(r)
