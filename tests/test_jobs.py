@@ -7,6 +7,7 @@ the process table's eviction all fall across chunk boundaries, and so across wor
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import sys
 from pathlib import Path
@@ -79,6 +80,26 @@ def test_alerts_are_those_of_one_process(log: Path, rules: Path, jobs: int) -> N
     assert b"child_of_sh" in one[1] and "over max_signals" in one[2]  # every rule at work
     assert b'"building_block_type":"default"' in one[1]
     assert _run("replay", "-q", "--rules", str(rules), "-j", str(jobs), str(log)) == one
+
+
+@pytest.mark.parametrize("builds_here", ["every chunk", "every other chunk"])
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_chunks_built_by_the_reading_process_give_the_same_output(
+    log: Path, rules: Path, jobs: int, builds_here: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading process builds a chunk when every worker is busy (offload.py): forced here, since
+    on a small log the workers always have room."""
+    worker_with_room = offload.ParallelPipeline._worker_with_room
+    turns = itertools.count()
+
+    def busy_workers(pipe: offload.ParallelPipeline) -> int | None:
+        return None if builds_here == "every chunk" or next(turns) % 2 else worker_with_room(pipe)
+
+    one = (_run("events", "-j", "1", str(log)), _run("replay", "-q", "--rules", str(rules), "-j", "1", str(log)))
+    monkeypatch.setattr(offload.ParallelPipeline, "_worker_with_room", busy_workers)
+    assert (_run("events", "-j", str(jobs), str(log)),
+            _run("replay", "-q", "--rules", str(rules), "-j", str(jobs), str(log))) == one
+    assert next(turns) > 20 or builds_here == "every chunk"
 
 
 @pytest.mark.parametrize("jobs", [2, 5])
