@@ -127,7 +127,7 @@ class ParallelPipeline(ExecPipeline):
         self._here = _ChunkBuilder(ExecPipeline(settings, RunStats(), reporter), detector,
                                    _TableSteps(steps[-1], self._get_step), steps[:-1])
         self._chunk: list[AuditEvent] = []
-        self._sent = self._received = 0
+        self._sent = 0
         self._next_worker = 0
         self._max_pending = jobs * PENDING_PER_JOB
         # Per chunk not yet written, in order: the worker that has it, or the chunk as built here.
@@ -229,7 +229,6 @@ class ParallelPipeline(ExecPipeline):
                     here.enrich(head)  # type: ignore[arg-type]
                 item = head.output  # type: ignore[union-attr]
             self._pending.popleft()
-            self._received += 1
             out = item if self._detector is None else self._alerts(item)  # type: ignore[arg-type]
             if out:
                 yield out
