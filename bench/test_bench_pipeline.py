@@ -3,30 +3,32 @@
     .venv/bin/pytest bench/test_bench_pipeline.py --benchmark-enable
 
 Each stage includes the ones before it, so the differences between rows are the cost of a
-stage: read → parse → assemble (as ``events`` filters) → ECS + orjson. Set
-AUDITPROC_BENCH_LINES to change the size (default 200000).
+stage: read → parse headers → group into events (the reading side: all that ``--jobs N`` keeps in
+one process) → ECS documents + JSON. Every stage runs the pipeline's own components as
+``auditproc events`` does, once with ``--category process`` (exec events only: the rest is
+dropped on its SYSCALL record) and once with every event. Set AUDITPROC_BENCH_LINES to change the
+size (default 200000) and AUDITPROC_BENCH_PROFILE to ``sparse`` (default) or ``dense``.
 """
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 from gen_log import write_log
 
-from auditproc.assemble import Assembler
-from auditproc.normalize import EcsSettings, Normalizer
-from auditproc.parse import ParseError, parse_line
-from auditproc.pipeline import PipelineSettings, Reporter, RunStats, iter_documents
+from auditproc.output import dumps_line
+from auditproc.parse import LineParser, ParseError
+from auditproc.pipeline import ExecPipeline, PipelineSettings, Reporter, RunStats
 from auditproc.sources import read_lines
 
 LINES = int(os.environ.get("AUDITPROC_BENCH_LINES", "200000"))
+PROFILE = os.environ.get("AUDITPROC_BENCH_PROFILE", "sparse")
 ROUNDS = 3  # each round reads the whole file: seconds, not microseconds
-# The pipeline's SYSCALL filter has been renamed as the pipeline grew; use this tree's.
-NORMALIZER = Normalizer(EcsSettings())
+CATEGORIES = {"process": ("process",), "all": None}  # --category → PipelineSettings.kinds
 
 
 @pytest.fixture(scope="session", params=["raw", "enriched"])
@@ -34,73 +36,67 @@ def audit_log(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     """A generated log (raw, or ENRICHED with node=), written once per session."""
     enriched = request.param == "enriched"
     path = tmp_path_factory.mktemp("bench") / f"audit-{request.param}.log"
-    write_log(path, LINES, seed=1, enriched=enriched, node="web01" if enriched else None)
+    write_log(path, LINES, seed=1, enriched=enriched, node="web01" if enriched else None, profile=PROFILE)
     return path
 
 
-def _run(benchmark, fn, path: Path) -> object:
-    result = benchmark.pedantic(fn, args=(path,), rounds=ROUNDS, iterations=1, warmup_rounds=0)
+@pytest.fixture(params=list(CATEGORIES))
+def settings(request: pytest.FixtureRequest) -> PipelineSettings:
+    return dataclasses.replace(PipelineSettings(), kinds=CATEGORIES[request.param])
+
+
+def _run(benchmark, fn, *args: object) -> object:
+    result = benchmark.pedantic(fn, args=args, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     stats = getattr(benchmark, "stats", None)
     if stats is not None:  # None with --benchmark-disable
         benchmark.extra_info["lines_per_s"] = round(LINES / stats.stats.min)
     return result
 
 
+class _GroupOnly(ExecPipeline):
+    """The reading side alone: completed events are counted and dropped, never normalised."""
+
+    completed = 0
+
+    def _normalize(self) -> Iterator[dict]:
+        self.completed += len(self.ready)
+        self.ready.clear()
+        return iter(())
+
+
 def read_only(path: Path) -> int:
     """Baseline: split the file into lines."""
-    n = 0
     with path.open("rb") as stream:
-        for _ in read_lines(stream):
-            n += 1
-    return n
+        return sum(1 for _ in read_lines(stream))
 
 
 def parse_only(path: Path) -> int:
-    """read + ``parse_line`` (header only; bodies stay lazy)."""
+    """read + ``LineParser.parse`` (headers only; bodies stay lazy)."""
+    parse = LineParser().parse
+    with path.open("rb") as stream:
+        return sum(1 for line in read_lines(stream) if line and parse(line).__class__ is not ParseError)
+
+
+def group(path: Path, settings: PipelineSettings) -> int:
+    """read + parse + the assembler, as the pipeline feeds it (events it does not want skipped)."""
+    pipe = _GroupOnly(settings, RunStats(), Reporter())
+    with path.open("rb") as stream:
+        for _ in pipe.feed(read_lines(stream), path.name):
+            pass
+    for _ in pipe.finish():
+        pass
+    return pipe.completed
+
+
+def documents(path: Path, settings: PipelineSettings) -> int:
+    """``auditproc events -j 1`` minus the process start: documents built, enriched and serialised."""
+    pipe = ExecPipeline(settings, RunStats(), Reporter())
     n = 0
     with path.open("rb") as stream:
-        for line in read_lines(stream):
-            if line and parse_line(line).__class__ is not ParseError:
-                n += 1
-    return n
-
-
-def parse_assemble(path: Path) -> int:
-    """read + parse + Assembler with the filters ``auditproc events`` uses."""
-    events: list = []
-    asm = Assembler(events.append, wanted_types=NORMALIZER.wanted_types, wanted_syscall=NORMALIZER.wanted_syscall)
-    with path.open("rb") as stream:
-        for line in read_lines(stream):
-            if line:
-                rec = parse_line(line)
-                if rec.__class__ is not ParseError:
-                    asm.push(rec)
-    asm.flush()
-    return len(events)
-
-
-def parse_assemble_all(path: Path) -> int:
-    """read + parse + Assembler grouping every record (no filters): the worst case."""
-    events: list = []
-    asm = Assembler(events.append)
-    with path.open("rb") as stream:
-        for line in read_lines(stream):
-            if line:
-                rec = parse_line(line)
-                if rec.__class__ is not ParseError:
-                    asm.push(rec)
-    asm.flush()
-    return len(events)
-
-
-def full_pipeline(path: Path) -> int:
-    """``auditproc events`` minus the process start: iter_documents + orjson per document."""
-    out = io.BytesIO()
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    n = 0
-    for doc in iter_documents([str(path)], PipelineSettings(), RunStats(), Reporter(io.StringIO())):
-        out.write(dumps(doc, option=newline))
-        n += 1
+        for doc in pipe.feed(read_lines(stream), path.name):
+            n += len(dumps_line(doc)) > 0
+    for doc in pipe.finish():
+        n += len(dumps_line(doc)) > 0
     return n
 
 
@@ -114,16 +110,11 @@ def test_parse(benchmark, audit_log: Path) -> None:
     assert _run(benchmark, parse_only, audit_log) == LINES
 
 
-def test_parse_assemble(benchmark, audit_log: Path) -> None:
-    """Stage 2: exec events (non-exec events dropped on their SYSCALL)."""
-    assert _run(benchmark, parse_assemble, audit_log) > 0
+def test_group(benchmark, audit_log: Path, settings: PipelineSettings) -> None:
+    """Stage 2: events, of the wanted kinds (the reading process of --jobs N)."""
+    assert _run(benchmark, group, audit_log, settings) > 0
 
 
-def test_parse_assemble_unfiltered(benchmark, audit_log: Path) -> None:
-    """Stage 2': every event grouped, as the corpus test does."""
-    assert _run(benchmark, parse_assemble_all, audit_log) > 0
-
-
-def test_full_pipeline(benchmark, audit_log: Path) -> None:
-    """Stage 3: ECS documents serialised with orjson."""
-    assert _run(benchmark, full_pipeline, audit_log) > 0
+def test_documents(benchmark, audit_log: Path, settings: PipelineSettings) -> None:
+    """Stage 3: ECS documents as JSON lines."""
+    assert _run(benchmark, documents, audit_log, settings) > 0
