@@ -13,8 +13,10 @@ from auditproc.parse import (
     ParseError,
     ParseReason,
     Record,
+    _scan_enrichment,
     decode_bytes,
     parse_line,
+    split_enrichment,
     split_fields,
 )
 from auditproc.sources import read_lines
@@ -390,3 +392,31 @@ def test_gzip_is_detected_by_content(tmp_path):
     stream = open_input(InputFile(str(log), str(log)))
     assert list(read_lines(stream)) == [b"a", b"b"]
     stream.close()
+
+
+ENRICHED_TOKENS = st.one_of(
+    st.sampled_from([b'UID="root"', b"ARCH=x86_64", b"SYSCALL=openat", b'AUID="unset"', b"UID=", b'OUID="a b"',
+                     b'GID="x"y', b'EGID="', b"SADDR={ fam=inet laddr=10.0.0.1 lport=22 }", b"SADDR=x", b"", b"free", b"K==v",
+                     b'UID="root"', b"\xff=\xfe", b'FSGID="d\xc3\xa9j\xc3\xa0"']),
+    st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")),
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(ENRICHED_TOKENS, max_size=10))
+def test_enriched_pairs_are_read_as_the_careful_scanner_reads_them(tokens):
+    """split_enrichment's plain split must agree with the scanner on everything it does not hand to it."""
+    data = b" ".join(tokens)
+    assert split_enrichment(data) == _scan_enrichment(data)
+
+
+@pytest.mark.parametrize(("data", "pairs"), [
+    (b'UID="root" ARCH=x86_64', {"UID": "root", "ARCH": "x86_64"}),
+    (b"SADDR=unknown family(0) UID=x", {"SADDR": "unknown family(0) UID=x"}),
+    (b"SADDR=x UID=y", {"SADDR": "x UID=y"}),  # SADDR is always the rest of the line
+    (b'OUID="a b" OGID="c"', {"OUID": "a b", "OGID": "c"}),
+    (b'UID="root" UID="other"', {"UID": "root"}),  # the first of a repeated key, as in the body
+    (b"UID=  GID=0", {"UID": "", "GID": "0"}),
+])
+def test_enriched_pairs(data, pairs):
+    assert split_enrichment(data) == pairs
