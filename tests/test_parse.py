@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditproc import parse
 from auditproc.parse import (
     LineParser,
     ParseError,
     ParseReason,
     Record,
-    _scan_enrichment,
     decode_bytes,
+    enrichment,
     parse_line,
     split_enrichment,
     split_fields,
@@ -396,18 +397,32 @@ def test_gzip_is_detected_by_content(tmp_path):
 
 ENRICHED_TOKENS = st.one_of(
     st.sampled_from([b'UID="root"', b"ARCH=x86_64", b"SYSCALL=openat", b'AUID="unset"', b"UID=", b'OUID="a b"',
-                     b'GID="x"y', b'EGID="', b"SADDR={ fam=inet laddr=10.0.0.1 lport=22 }", b"SADDR=x", b"", b"free", b"K==v",
-                     b'UID="root"', b"\xff=\xfe", b'FSGID="d\xc3\xa9j\xc3\xa0"']),
+                     b'GID="x"y', b'EGID="', b"SADDR={ fam=inet laddr=10.0.0.1 lport=22 }", b"SADDR=x", b"",
+                     b"free", b"K==v", b"\xff=\xfe", b'FSGID="d\xc3\xa9j\xc3\xa0"']),
     st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")),
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(st.lists(ENRICHED_TOKENS, max_size=10))
-def test_enriched_pairs_are_read_as_the_careful_scanner_reads_them(tokens):
-    """split_enrichment's plain split must agree with the scanner on everything it does not hand to it."""
+def test_remembered_enrichment_is_the_parsed_one_and_read_only(tokens):
     data = b" ".join(tokens)
-    assert split_enrichment(data) == _scan_enrichment(data)
+    for _ in range(2):  # the second read may come from the memo
+        pairs = enrichment(data)
+        assert pairs == split_enrichment(data)
+        with pytest.raises(TypeError):
+            pairs["UID"] = "forged"  # type: ignore[index]
+
+
+def test_the_enrichment_memo_is_bounded_and_skips_addresses(monkeypatch):
+    memo: dict = {}
+    monkeypatch.setattr(parse, "_ENRICHMENTS", memo)
+    enrichment(b"SADDR={ fam=inet laddr=10.0.0.1 lport=22 }")
+    assert not memo
+    for n in range(parse._MAX_ENRICHMENTS + 10):
+        enrichment(b'UID="u%d"' % n)
+    assert len(memo) == parse._MAX_ENRICHMENTS
+    assert enrichment(b'UID="u99999"') == {"UID": "u99999"}  # past the bound: parsed, not remembered
 
 
 @pytest.mark.parametrize(("data", "pairs"), [
