@@ -176,10 +176,12 @@ class LineParser:
     of the whole ``events`` run.
     """
 
-    __slots__ = ("_span", "_time_ms", "_serial", "_types", "_skip")
+    __slots__ = ("_span", "_time_ms", "_serial", "_types", "_skip", "_node", "_node_prefix")
 
     def __init__(self) -> None:
         self._types: dict[bytes, str] = {}
+        self._node: bytes | None = None
+        self._node_prefix = b"\n"  # b"node=NAME " of the lines before; no line starts with a newline
         self._skip: tuple[bytes | None, bytes] | None = None
         self._span: bytes | None = None  # never equal to a span, not even an empty one
         self._time_ms = 0
@@ -201,10 +203,20 @@ class LineParser:
             raw_type = line[5:sp]
             id_at = sp + 11
         else:
-            head = _other_header(line)
-            if head.__class__ is ParseError:
-                return head  # type: ignore[return-value]
-            raw_type, node, id_at = head  # type: ignore[misc]
+            at = len(self._node_prefix)
+            sp = line.find(b" ", at + 5)
+            if (line.startswith(self._node_prefix) and line.startswith(b"type=", at) and sp > at + 5
+                    and line.startswith(b"msg=audit(", sp + 1)):
+                # The node of the lines before (a log names one node, or a few), found without the
+                # searches of _other_header: they were 3.4 % of `events` on a dense node= log.
+                raw_type, node, id_at = line[at + 5:sp], self._node, sp + 11
+            else:
+                head = _other_header(line)
+                if head.__class__ is ParseError:
+                    return head  # type: ignore[return-value]
+                raw_type, node, id_at = head  # type: ignore[misc]
+                if node is not None and line.startswith(b"node="):
+                    self._node, self._node_prefix = node, b"node=" + node + b" "
         close = line.find(b")", id_at)
         if close < 0:
             return ParseError(ParseReason.BAD_EVENT_ID, line)

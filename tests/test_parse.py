@@ -435,3 +435,26 @@ def test_the_enrichment_memo_is_bounded_and_skips_addresses(monkeypatch):
 ])
 def test_enriched_pairs(data, pairs):
     assert split_enrichment(data) == pairs
+
+
+NODE_LINE_PARTS = st.tuples(
+    st.sampled_from([b"node=web01 ", b"node=web02 ", b"node=a b ", b"node=x type=Y ", b"node=m msg=audit(1.0:1) ",
+                     b"node= ", b"node=web01", b"", b"Dec  5 10:00:00 h audispd: node=web01 "]),
+    st.sampled_from([b"type=SYSCALL", b"type=PATH", b"type=", b"type=1300", b"typ=X", b"type=A type=B"]),
+    st.sampled_from([b" msg=audit(1700000000.123:42): ", b" msg=audit(1700000000.124:43):", b" audit(1.5:7): ",
+                     b" msg=audit(", b" msg=", b" ", b""]),
+    st.sampled_from([b"arch=c000003e syscall=59", b"", b"a type=Z msg=audit(2.0:9): x", b"node=q type=R"]),
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(NODE_LINE_PARTS.map(b"".join), min_size=1, max_size=8))
+def test_a_parser_remembering_the_node_reads_every_line_as_a_fresh_one(lines):
+    """LineParser skips the node= search for the prefix of the lines before: never with a different answer."""
+    def reading(rec):
+        if isinstance(rec, ParseError):
+            return rec.reason
+        return rec.type, rec.node, rec.id, rec.time_ms, rec.serial, rec.body_at
+
+    parser = LineParser()
+    assert [reading(parser.parse(line)) for line in lines] == [reading(parse_line(line)) for line in lines]
