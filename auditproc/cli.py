@@ -154,9 +154,9 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-# The reading alone is about a fifth of the work of an exec-dense log and half of a sparse one
-# (bench/README.md), so it bounds the gain from more processes; each holds its own process table,
-# so more cost memory.
+# The reading alone is 15-25 % of the work of `events` (60 % when a sparse log's execs are all that is
+# built: bench/README.md, stage benchmarks), so it bounds the gain from more processes; each holds
+# its own process table, so more cost memory.
 MAX_DEFAULT_JOBS = 4
 DEFAULT_JOBS = min(usable_cores(), MAX_DEFAULT_JOBS)
 JobsOpt = Annotated[
