@@ -70,7 +70,8 @@ class Checkpoint:
     done: list[list] = field(default_factory=list)  # [[node | None, id], …] emitted after offset, latin-1
     older: list[FileMark] = field(default_factory=list)  # files of the set read before this one
     processes: list[list] = field(default_factory=list)  # ProcessTable.to_state()
-    correlation: dict = field(default_factory=dict)  # partial sequences by rule_id (Detector.to_state())
+    # Partial sequences by rule_id (Detector.to_state()); when saving, possibly serialised already.
+    correlation: dict | orjson.Fragment = field(default_factory=dict)
 
     def save(self, state_path: Path) -> None:
         """Write atomically and durably (mode 0600; see ownfiles.write_atomically)."""

@@ -277,16 +277,17 @@ def _save(pipe: ExecPipeline, out: _Delivery, follower: LogFollower, tree: Proce
         reporter.say(f"{exc} (will try again)")
 
 
-def _correlation_state(correlation: Correlation | None, reporter: Reporter) -> dict:
-    """The partial sequences to checkpoint: all of them, or none past the size bound (said)."""
-    if correlation is None:
+def _correlation_state(correlation: Correlation | None, reporter: Reporter) -> dict | orjson.Fragment:
+    """The partial sequences to checkpoint: all of them, or none past the size bound (said); as JSON
+    already, since measuring them serialises them (the checkpoint writes the fragment as it is)."""
+    state = correlation.to_state() if correlation is not None else None
+    if not state:
         return {}
-    state = correlation.to_state()
-    size = len(orjson.dumps(state)) if state else 0
-    if size > MAX_CORRELATION_STATE_BYTES:
-        reporter.say(f"partial sequences not checkpointed ({size >> 20} MiB): a restart starts them afresh")
+    data = orjson.dumps(state)
+    if len(data) > MAX_CORRELATION_STATE_BYTES:
+        reporter.say(f"partial sequences not checkpointed ({len(data) >> 20} MiB): a restart starts them afresh")
         return {}
-    return state
+    return orjson.Fragment(data)
 
 
 def _key_to_json(key: object) -> list:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import time
 from pathlib import Path
 
+from auditproc import follow
+from auditproc.checkpoint import Checkpoint, FileMark
+from auditproc.pipeline import Reporter
 from tests.follow.conftest import Follower, wait_for
 from tests.hostile.test_rules import RULE
 
@@ -103,3 +107,26 @@ def test_kill9_around_a_sequence_loses_nothing_and_a_repeat_is_identical(writer,
     groups = {a["auditproc"]["alert"]["group"]["id"] for a in alerts}
     assert len(groups) == 1 and len(alerts) in (3, 6)
     assert sorted(map(identity, alerts[:3])) == sorted(map(identity, alerts[3:])) or len(alerts) == 3
+
+
+class _Partials:
+    def __init__(self, state: dict) -> None:
+        self.state = state
+
+    def to_state(self) -> dict:
+        return self.state
+
+
+def test_partials_are_checkpointed_as_serialised_once_and_none_past_the_bound(tmp_path: Path, monkeypatch) -> None:
+    said: list[str] = []
+    reporter = Reporter(io.StringIO())
+    monkeypatch.setattr(reporter, "say", said.append)
+    state = {"seq": {"partials": [[1, 2, [{"process": {"name": "nping"}}], False]]}}
+    saved = follow._correlation_state(_Partials(state), reporter)
+    checkpoint = Checkpoint(FileMark(1, 2, 0, ""), 0, correlation=saved)
+    checkpoint.save(tmp_path / "state")
+    assert Checkpoint.load(tmp_path / "state").correlation == state and not said
+    monkeypatch.setattr(follow, "MAX_CORRELATION_STATE_BYTES", 20)
+    assert follow._correlation_state(_Partials(state), reporter) == {}
+    assert said == ["partial sequences not checkpointed (0 MiB): a restart starts them afresh"]
+    assert follow._correlation_state(_Partials({}), reporter) == {} and follow._correlation_state(None, reporter) == {}
