@@ -202,14 +202,13 @@ def put_title_and_directory(process: dict, proctitle: Record | None, cwd: Record
 
 
 def decode_paths(paths: list[Record]) -> tuple[dict, list[dict]]:
-    """(ECS ``file`` of the event's object path, ``auditd.paths``: every PATH record in item order).
+    """(ECS ``file`` of the event's object path, ``auditd.paths``: every PATH record, in the order given,
+    which is item order: ``paths`` sorted by ``item_number``).
 
     The object is the first item that names something other than a parent directory (nametype
     NORMAL, CREATE or DELETE; ``docs/auditd-format.md`` §7).
     """
     items = [(_path_item(rec), rec.enriched) for rec in paths]
-    if len(items) > 1:
-        items.sort(key=_item_number)
     file_doc: dict = {}
     for doc, enriched in items:
         if doc.get("nametype", doc.get("objtype")) in ("PARENT", "UNKNOWN") or "name" not in doc:
@@ -245,8 +244,10 @@ def _path_item(rec: Record) -> dict:
     return doc
 
 
-def _item_number(item: tuple[dict, dict]) -> int:
-    return to_int(item[0].get("item", "").encode()) or 0
+def item_number(rec: Record) -> int:
+    """A PATH record's ``item=`` as a number (0 when missing or unreadable): the key of item order."""
+    raw = rec.fields.get("item")
+    return (to_int(unquote(raw)) or 0) if raw is not None else 0
 
 
 def syscall_data(fields: dict[str, bytes], syscall_name: str, arch: bytes) -> dict:

@@ -18,6 +18,7 @@ from auditproc.normalize.common import (
     event_header,
     finish,
     host,
+    item_number,
     node_name,
     outcome_of,
     put_title_and_directory,
@@ -113,6 +114,7 @@ def exec_document(event: AuditEvent, settings: EcsSettings) -> dict | None:
     if related:
         doc["related"] = {"user": related}
 
+    paths.sort(key=item_number)
     file_doc, path_docs = decode_paths(paths)
     if file_doc:
         doc["file"] = file_doc

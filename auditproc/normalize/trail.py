@@ -20,12 +20,12 @@ from auditproc.normalize.common import (
     event_header,
     finish,
     host,
+    item_number,
     node_name,
     outcome_of,
     put_title_and_directory,
     syscall_data,
     tags,
-    to_int,
 )
 from auditproc.normalize.sockaddr import SockAddr, decode_saddr, parse_enriched_saddr
 from auditproc.normalize.summary import INCOMING_SYSCALLS, apply_entities, summarize
@@ -69,7 +69,7 @@ def trail_document(event: AuditEvent, settings: EcsSettings, dataset: str) -> di
     f = own.fields
     arch = f.get("arch", b"") if syscall_rec is not None else b""
     syscall = syscall_name(*syscall_rec.arch_and_syscall()) if syscall_rec is not None else None
-    paths.sort(key=lambda rec: to_int(rec.fields.get("item")) or 0)
+    paths.sort(key=item_number)
     socket = _socket(by_type.get("SOCKADDR"))
     summary = summarize(
         event_type, {t: r.fields for t, r in by_type.items()}, syscall, [p.fields for p in paths],
