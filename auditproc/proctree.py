@@ -34,6 +34,7 @@ class ProcessInfo(NamedTuple):
     working_directory: str | None
 
     def args(self) -> list[str] | None:
+        """The arguments as the exec gave them (cut to MAX_PARENT_ARGV_BYTES), a new list each time."""
         argv = self.argv
         if argv is None:
             return None
@@ -79,6 +80,7 @@ def image_of(process: dict) -> ProcessInfo:
 
 
 def _shared(value: object) -> object:
+    """One object for equal names and paths (a full table repeats a few hundred of them)."""
     return sys.intern(value) if value.__class__ is str else value  # type: ignore[arg-type]
 
 
