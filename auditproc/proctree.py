@@ -80,7 +80,7 @@ def image_of(process: dict) -> ProcessInfo:
 
 
 def _shared(value: object) -> object:
-    """One object for equal names and paths (a full table repeats a few hundred of them)."""
+    """One object for equal names and paths: they repeat across the processes of a table."""
     return sys.intern(value) if value.__class__ is str else value  # type: ignore[arg-type]
 
 
