@@ -125,15 +125,14 @@ class ParallelPipeline(ExecPipeline):
         # The workers' writing ends (see the module docstring); reading ends stay open, as in _keep_own_ends.
         for q in (*self._outboxes, steps[-1]):
             q._writer.close()
-        self._here = _ChunkBuilder(ExecPipeline(settings, RunStats(), reporter), detector,
-                                   _TableSteps(steps[-1], self._get_step), steps[:-1])
+        self._here = _ChunkBuilder(ExecPipeline(settings, RunStats(), reporter), detector, steps[-1],
+                                   self._get_step, steps[:-1])
         self._chunk: list[AuditEvent] = []
         self._sent = 0
         self._next_worker = 0
         self._max_pending = jobs * PENDING_PER_JOB
         # Per chunk not yet written, in order: the worker that has it, or the chunk as built here.
         self._pending: deque[int | _Built] = deque()
-        self._unenriched: deque[_Built] = deque()  # of those built here, the ones still to enrich
 
     def _normalize(self) -> Iterator[bytes]:  # type: ignore[override]
         chunk, ready = self._chunk, self.ready
@@ -185,9 +184,7 @@ class ParallelPipeline(ExecPipeline):
         self._sent += 1
         worker = self._worker_with_room()
         if worker is None:
-            built = self._here.build(index, chunk)
-            self._pending.append(built)
-            self._unenriched.append(built)
+            self._pending.append(self._here.build(index, chunk))
             self._enrich_built()
         else:
             # The lines travel with what their headers told (type, where the body starts): a worker
@@ -227,7 +224,6 @@ class ParallelPipeline(ExecPipeline):
                     return
             else:
                 if head.output is None:  # the first still to enrich: waits for the steps before it
-                    self._unenriched.popleft()
                     here.enrich(head)  # type: ignore[arg-type]
                 item = head.output  # type: ignore[union-attr]
             self._pending.popleft()
@@ -244,15 +240,15 @@ class ParallelPipeline(ExecPipeline):
         documents until written, they raised a dense -j 2 replay's peak by 20 MB. Steps are taken in as
         they come, too: left in the pipe they would stall the workers that send them and pile up there.
         """
-        here, waiting = self._here, self._unenriched
-        while waiting:
-            built = waiting[0]
-            here.table.absorb(built.index)
-            if here.table.next != built.index:
+        table = self._here.table
+        for built in self._pending:  # at most jobs * PENDING_PER_JOB
+            if built.__class__ is int or built.output is not None:  # type: ignore[union-attr]
+                continue
+            table.absorb(built.index)  # type: ignore[union-attr]
+            if table.next != built.index:  # type: ignore[union-attr]
                 return
-            waiting.popleft()
-            here.enrich(built)
-        here.table.absorb(self._sent)
+            self._here.enrich(built)  # type: ignore[arg-type]
+        table.absorb(self._sent)
 
     def _alerts(self, matches: _Matches) -> bytes:
         detector = self._detector
@@ -310,8 +306,9 @@ def _add_detect_stats(into: DetectStats, other: DetectStats) -> None:
 class _TableSteps:
     """The process table of one process, kept as one process would keep it: every chunk's steps, in order."""
 
-    def __init__(self, inbox: multiprocessing.Queue, get: Callable[[multiprocessing.Queue], object]) -> None:
-        self.tree: ProcessTable | None = None  # set by _ChunkBuilder
+    def __init__(self, tree: ProcessTable, inbox: multiprocessing.Queue,
+                 get: Callable[[multiprocessing.Queue], object]) -> None:
+        self.tree = tree
         self.inbox = inbox
         self.get = get  # the next item of the inbox; raises when the peers it waits on are gone
         self.next = 0  # the chunk whose steps come next
@@ -339,7 +336,7 @@ class _TableSteps:
 
     def _apply_next(self) -> None:
         for step in self.early.pop(self.next):
-            self.tree.apply(step)  # type: ignore[union-attr]
+            self.tree.apply(step)
         self.next += 1
 
 
@@ -357,12 +354,11 @@ class _ChunkBuilder:
     """Turns chunks of completed events into output: documents built, their steps sent to the peers,
     then (once the steps of every earlier chunk are in) enriched and serialised, or matched."""
 
-    def __init__(self, pipe: ExecPipeline, detector: Detector | None, table: _TableSteps,
-                 peers: list[multiprocessing.Queue]) -> None:
+    def __init__(self, pipe: ExecPipeline, detector: Detector | None, steps: multiprocessing.Queue,
+                 get_step: Callable[[multiprocessing.Queue], object], peers: list[multiprocessing.Queue]) -> None:
         self.pipe = pipe
         self.detector = detector
-        self.table = table
-        table.tree = pipe.tree
+        self.table = _TableSteps(pipe.tree, steps, get_step)  # type: ignore[arg-type]
         self.peers = peers
         self.positions = {id(entry): n for n, entry in enumerate(detector.table.entries)} if detector else {}
 
@@ -438,15 +434,15 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
 
             if isinstance(detector, DetectorSpec):  # a spawned worker builds its own
                 detector = build_detector(detector, quiet.say)
-        table = _TableSteps(steps[me], lambda q: _get(q, parent))
-        builder = _ChunkBuilder(ExecPipeline(settings, stats, quiet), detector, table, peers)  # type: ignore[arg-type]
+        builder = _ChunkBuilder(ExecPipeline(settings, stats, quiet), detector, steps[me],  # type: ignore[arg-type]
+                                lambda q: _get(q, parent), peers)
         while (item := _get(inbox, parent)).__class__ is not int:
             index, chunk = item  # type: ignore[misc]
             built = builder.build(index, _events(chunk, settings.max_line_bytes))
             builder.enrich(built)
             outbox.put(built.output)
         # Read every step sent here, so that no peer waits at its exit to deliver them.
-        table.apply_until(item)  # type: ignore[arg-type]
+        builder.table.apply_until(item)  # type: ignore[arg-type]
         outbox.put(WorkerResult(stats, detector.stats if detector is not None else None))
     except _ParentGone:
         for q in (outbox, *peers):
