@@ -13,6 +13,7 @@ size (default 200000) and AUDITPROC_BENCH_PROFILE to ``sparse`` (default) or ``d
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,13 +92,9 @@ def group(path: Path, settings: PipelineSettings) -> int:
 def documents(path: Path, settings: PipelineSettings) -> int:
     """``auditproc events -j 1`` minus the process start: documents built, enriched and serialised."""
     pipe = ExecPipeline(settings, RunStats(), Reporter())
-    n = 0
     with path.open("rb") as stream:
-        for doc in pipe.feed(read_lines(stream), path.name):
-            n += len(dumps_line(doc)) > 0
-    for doc in pipe.finish():
-        n += len(dumps_line(doc)) > 0
-    return n
+        docs = itertools.chain(pipe.feed(read_lines(stream), path.name), pipe.finish())
+        return sum(1 for doc in docs if dumps_line(doc))
 
 
 def test_read(benchmark, audit_log: Path) -> None:
