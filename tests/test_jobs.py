@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -122,3 +124,33 @@ def test_more_jobs_than_cores_are_refused(log: Path, monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(app, ["events", "-j", "3", str(log)])
     assert (result.exit_code, result.stdout, result.stderr) == (
         EXIT_USAGE, "", "auditproc: --jobs 3: this machine lets auditproc use 2 cores; give at most 2\n")
+
+
+def test_a_worker_killed_while_this_process_builds_chunks_too_ends_the_run(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading process waits for a worker's table steps before it enriches a chunk of its own: the
+    worker's death must end that wait with WorkerError, never hang it."""
+    worker_with_room = offload.ParallelPipeline._worker_with_room
+    turns = itertools.count()
+    monkeypatch.setattr(offload.ParallelPipeline, "_worker_with_room",
+                        lambda pipe: None if next(turns) % 2 else worker_with_room(pipe))
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the run waited on a dead worker")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    parallel = offload.ParallelPipeline(PipelineSettings(ecs=EcsSettings(host_name="h")), RunStats(),
+                                        Reporter(io.StringIO()), 2)
+    try:
+        output = feed_inputs(parallel, [str(log)])
+        next(output)
+        signal.alarm(60)
+        os.kill(parallel._workers[0].pid, signal.SIGKILL)
+        with pytest.raises(offload.WorkerError, match="SIGKILL|stopped"):
+            for _ in output:
+                pass
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        parallel.close()
