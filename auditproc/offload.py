@@ -270,14 +270,7 @@ class ParallelPipeline(ExecPipeline):
 
     def _get_step(self, q: multiprocessing.Queue) -> object:
         """The next table step sent here; WorkerError if a worker dies meanwhile."""
-        while True:
-            try:
-                return q.get(timeout=WAIT_S)
-            except queue.Empty:
-                self._check_workers()
-            except (EOFError, OSError):
-                self._check_workers()
-                raise WorkerError("worker process stopped") from None
+        return _get(q, self._check_workers, WorkerError("worker process stopped"))
 
     def _check_workers(self) -> None:
         """WorkerError if a worker died (its peers may be waiting on it)."""
@@ -392,16 +385,24 @@ class _ChunkBuilder:
         built.output = bytes(out) if detector is None else matches
 
 
-def _get(q: multiprocessing.Queue, parent: int) -> object:
-    """The next item of ``q``; _ParentGone once the reading process is."""
+def _get(q: multiprocessing.Queue, check_peers: Callable[[], None], closed: Exception) -> object:
+    """The next item of ``q``, waited for in timed polls; ``check_peers`` raises once a process this
+    one waits on is gone, and ``closed`` is raised when the queue's other end is."""
     while True:
         try:
             return q.get(timeout=WAIT_S)
         except queue.Empty:
-            if os.getppid() != parent:
-                raise _ParentGone from None
+            check_peers()
         except (EOFError, OSError):
-            raise _ParentGone from None
+            check_peers()
+            raise closed from None
+
+
+def _parent_check(parent: int) -> Callable[[], None]:
+    def check() -> None:
+        if os.getppid() != parent:
+            raise _ParentGone
+    return check
 
 
 def _keep_own_ends(me: int, inboxes: list, outboxes: list, steps: list) -> None:
@@ -425,7 +426,7 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
     _keep_own_ends(me, inboxes, outboxes, steps)
     inbox, outbox = inboxes[me], outboxes[me]
     peers = [q for n, q in enumerate(steps) if n != me]
-    parent = os.getppid()
+    parent_alive = _parent_check(os.getppid())
     stats = RunStats()
     quiet = Reporter(stream=open(os.devnull, "w"))  # noqa: SIM115 - the parent already said it all
     try:
@@ -435,8 +436,8 @@ def _work(me: int, inboxes: list, outboxes: list, steps: list, failures: multipr
             if isinstance(detector, DetectorSpec):  # a spawned worker builds its own
                 detector = build_detector(detector, quiet.say)
         builder = _ChunkBuilder(ExecPipeline(settings, stats, quiet), detector, steps[me],  # type: ignore[arg-type]
-                                lambda q: _get(q, parent), peers)
-        while (item := _get(inbox, parent)).__class__ is not int:
+                                lambda q: _get(q, parent_alive, _ParentGone()), peers)
+        while (item := _get(inbox, parent_alive, _ParentGone())).__class__ is not int:
             index, chunk = item  # type: ignore[misc]
             built = builder.build(index, _events(chunk, settings.max_line_bytes))
             builder.enrich(built)
