@@ -38,6 +38,17 @@ def test_kernel_form_reads_as_the_general_reader_does(argv: list[bytes]) -> None
     assert execve_argv([record(body)], 1 << 20)[0] == [a.decode("utf-8", "backslashreplace") for a in argv]
 
 
+@given(st.lists(st.one_of(st.binary(max_size=12).map(kernel_value),
+                          st.sampled_from([b"(null)", b"4G", b"ABC", b""])), max_size=12),
+       st.integers(0, 80))
+def test_kernel_form_truncates_and_notes_as_the_general_reader_does(values: list[bytes], budget: int) -> None:
+    """The shortcut for quoted-or-hex argv within the budget leaves every other case to the general
+    decoding: arguments past ``max_bytes``, values neither quoted nor hex, ``(null)``."""
+    body = b" ".join([b"argc=%d" % len(values), *(b"a%d=%s" % (i, v) for i, v in enumerate(values))])
+    assert _kernel_argv(record(body)) is not None
+    assert execve_argv([record(body)], budget) == _decode_argv(*_argv_pieces([record(body)]), budget)
+
+
 @pytest.mark.parametrize("body", [
     b'argc=3 a0="ls" a2="x"',  # a hole: the kernel left an empty argument out
     b'argc=2 a0="ls" a1_len=8 a1[0]=41424344 a1[1]=45464748',  # a long argument in chunks
