@@ -93,34 +93,39 @@ def parse_only(path: Path) -> int:
         return sum(1 for line in read_lines(stream) if line and parse(line).__class__ is not ParseError)
 
 
-def group(path: Path, settings: PipelineSettings) -> int:
-    """read + parse + the assembler, as the pipeline feeds it (events it does not want skipped)."""
-    pipe = _GroupOnly(settings, RunStats(), Reporter())
+def _read_through(pipe: _GroupOnly, path: Path) -> None:
+    """Feed the whole of ``path`` to a pipeline that emits nothing, and finish it."""
     with path.open("rb") as stream:
         for _ in pipe.feed(read_lines(stream), path.name):
             pass
     for _ in pipe.finish():
         pass
+
+
+def group(path: Path, settings: PipelineSettings) -> int:
+    """read + parse + the assembler, as the pipeline feeds it (events it does not want skipped)."""
+    pipe = _GroupOnly(settings, RunStats(), Reporter())
+    _read_through(pipe, path)
     return pipe.completed
+
+
+def _document_lines(path: Path, settings: PipelineSettings) -> Iterator[bytes]:
+    """The JSON lines ``auditproc events -j 1`` writes for ``path``."""
+    pipe = ExecPipeline(settings, RunStats(), Reporter())
+    with path.open("rb") as stream:
+        for doc in itertools.chain(pipe.feed(read_lines(stream), path.name), pipe.finish()):
+            yield dumps_line(doc)
 
 
 def documents(path: Path, settings: PipelineSettings) -> int:
     """``auditproc events -j 1`` minus the process start: documents built, enriched and serialised."""
-    pipe = ExecPipeline(settings, RunStats(), Reporter())
-    with path.open("rb") as stream:
-        docs = itertools.chain(pipe.feed(read_lines(stream), path.name), pipe.finish())
-        return sum(1 for doc in docs if dumps_line(doc))
+    return sum(1 for line in _document_lines(path, settings) if line)
 
 
 def floor(path: Path, settings: PipelineSettings, documents_json: list[bytes]) -> int:
     """The reading side, every record of the wanted events split, and the documents made and written
     (``orjson.loads`` of the JSON ``documents`` wrote, then ``orjson.dumps``)."""
-    pipe = _SplitOnly(settings, RunStats(), Reporter())
-    with path.open("rb") as stream:
-        for _ in pipe.feed(read_lines(stream), path.name):
-            pass
-    for _ in pipe.finish():
-        pass
+    _read_through(_SplitOnly(settings, RunStats(), Reporter()), path)
     return sum(1 for line in documents_json if orjson.dumps(orjson.loads(line)))
 
 
@@ -146,8 +151,5 @@ def test_documents(benchmark, audit_log: Path, settings: PipelineSettings) -> No
 
 def test_floor(benchmark, audit_log: Path, settings: PipelineSettings) -> None:
     """Not a stage: the pure-Python floor of stage 3 (see the module docstring)."""
-    pipe = ExecPipeline(settings, RunStats(), Reporter())
-    with audit_log.open("rb") as stream:
-        docs = itertools.chain(pipe.feed(read_lines(stream), audit_log.name), pipe.finish())
-        documents_json = [dumps_line(doc) for doc in docs]
+    documents_json = list(_document_lines(audit_log, settings))
     assert _run(benchmark, floor, audit_log, settings, documents_json) == len(documents_json)
