@@ -117,10 +117,15 @@ def json_of(message: bytes) -> dict:
 class TcpServer:
     """Accepts connections one after another; ``received`` holds each connection's bytes."""
 
+    # A client may connect, send and close before this thread is scheduled to accept: the kernel queues
+    # the connection and its bytes. close() therefore waits for the connections a test made, or closing
+    # the listener first would drop them unread (seen once in CI).
+
     def __init__(self, cut_after: int | None = None) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.received: list[bytes] = []
+        self.ended = threading.Semaphore(0)
         self.cut_after = cut_after  # the first connection is reset after this many bytes
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -140,8 +145,12 @@ class TcpServer:
                         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # RST
                         break
             self.received.append(bytes(data))
+            self.ended.release()
 
-    def close(self) -> None:
+    def close(self, connections: int = 0) -> None:
+        """Close the listener once ``connections`` connections have ended."""
+        for _ in range(connections):
+            assert self.ended.acquire(timeout=DEADLINE_S), "a client's connection never ended"
         self.listener.close()
         self.thread.join(DEADLINE_S)
 
@@ -159,7 +168,7 @@ def test_tcp_messages_arrive_whole_with_octet_counting(tcp_server: TcpServer) ->
     sink.flush()
     assert sink.pending == 0
     sink.close()
-    tcp_server.close()
+    tcp_server.close(connections=1)
     frames, rest = octet_frames(b"".join(tcp_server.received))
     assert rest == b"" and [json_of(f)["process"]["n"] for f in frames] == list(range(50))
 
@@ -176,6 +185,7 @@ def test_a_message_torn_by_a_reset_is_sent_again_whole() -> None:
         assert raised.value.retryable
         sink.flush()
         sink.close()
+        server.close(connections=2)
     finally:
         server.close()
     first, _torn = octet_frames(server.received[0])
