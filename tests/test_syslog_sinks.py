@@ -117,10 +117,6 @@ def json_of(message: bytes) -> dict:
 class TcpServer:
     """Accepts connections one after another; ``received`` holds each connection's bytes."""
 
-    # A client may connect, send and close before this thread is scheduled to accept: the kernel queues
-    # the connection and its bytes. close() therefore waits for the connections a test made, or closing
-    # the listener first would drop them unread (seen once in CI).
-
     def __init__(self, cut_after: int | None = None) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -147,10 +143,15 @@ class TcpServer:
             self.received.append(bytes(data))
             self.ended.release()
 
-    def close(self, connections: int = 0) -> None:
-        """Close the listener once ``connections`` connections have ended."""
+    def wait_ended(self, connections: int) -> None:
+        """Until ``connections`` connections have ended and are in ``received``.
+
+        A client may connect, send and close before this thread gets to ``accept``: the kernel queues the
+        connection with its bytes, and closing the listener then would drop them unread (seen once in CI)."""
         for _ in range(connections):
             assert self.ended.acquire(timeout=DEADLINE_S), "a client's connection never ended"
+
+    def close(self) -> None:
         self.listener.close()
         self.thread.join(DEADLINE_S)
 
@@ -168,7 +169,7 @@ def test_tcp_messages_arrive_whole_with_octet_counting(tcp_server: TcpServer) ->
     sink.flush()
     assert sink.pending == 0
     sink.close()
-    tcp_server.close(connections=1)
+    tcp_server.wait_ended(1)
     frames, rest = octet_frames(b"".join(tcp_server.received))
     assert rest == b"" and [json_of(f)["process"]["n"] for f in frames] == list(range(50))
 
@@ -185,7 +186,7 @@ def test_a_message_torn_by_a_reset_is_sent_again_whole() -> None:
         assert raised.value.retryable
         sink.flush()
         sink.close()
-        server.close(connections=2)
+        server.wait_ended(2)
     finally:
         server.close()
     first, _torn = octet_frames(server.received[0])
